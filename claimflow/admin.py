@@ -1,0 +1,69 @@
+"""Topic administration from deploy/topics.yaml (idempotent)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from claimflow.settings import Settings, get_settings
+from claimflow.topics import load_catalog
+
+
+@dataclass
+class CreateReport:
+    created: list[str]
+    existing: list[str]
+    mismatched: list[str]
+
+
+def admin_client(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(client_id="claimflow-admin", request_timeout_ms=15000, **settings.kafka_python_config())
+
+
+def create_topics(settings: Settings | None = None, retries: int = 20) -> CreateReport:
+    settings = settings or get_settings()
+    default_rf, catalog = load_catalog()
+    rf = settings.topic_replication_factor or default_rf
+    last_exc: Exception | None = None
+    for _ in range(retries):
+        try:
+            admin = admin_client(settings)
+            try:
+                return _create(admin, catalog, rf)
+            finally:
+                admin.close()
+        except KafkaError as exc:  # controller not ready yet, leader election...
+            last_exc = exc
+            time.sleep(0.5)
+    raise RuntimeError(f"could not create topics: {last_exc!r}")
+
+
+def _create(admin: KafkaAdminClient, catalog, rf: int) -> CreateReport:
+    existing = set(admin.list_topics())
+    report = CreateReport([], [], [])
+    new = []
+    for t in catalog:
+        if t.name in existing:
+            report.existing.append(t.name)
+            continue
+        new.append(NewTopic(t.name, t.partitions, rf, topic_configs={
+            "retention.ms": str(t.retention_ms), "cleanup.policy": t.cleanup_policy,
+            "min.insync.replicas": str(min(2, rf)),
+        }))
+    for topic in new:
+        try:
+            admin.create_topics([topic], timeout_ms=15000)
+            report.created.append(topic.name)
+        except TopicAlreadyExistsError:
+            report.existing.append(topic.name)
+    if report.existing:
+        described = admin.describe_topics(report.existing)
+        wanted = {t.name: t.partitions for t in catalog}
+        for d in described:
+            if len(d.get("partitions", [])) != wanted[d["topic"]]:
+                report.mismatched.append(f"{d['topic']} has {len(d.get('partitions', []))} partitions, catalog says {wanted[d['topic']]}")
+    return report

@@ -1,0 +1,242 @@
+"""A real Apache Kafka broker (KRaft, broker + controller on one node) on loopback,
+resolved from Maven Central with Maven and started with the local Java (17+).
+
+Used by `make kafka-up` / `claimflow kafka up`, the test suite, the demo and CI.
+Jars are cached outside git (~/.cache/claimflow/kafka-<version>/libs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from claimflow.settings import REPO_ROOT, Settings, get_settings
+
+POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+LOG4J2 = REPO_ROOT / "deploy" / "kafka" / "log4j2.properties"
+
+
+class KafkaLocalError(RuntimeError):
+    pass
+
+
+def lib_dir(settings: Settings) -> Path:
+    return settings.kafka_home / f"kafka-{settings.kafka_version}" / "libs"
+
+
+def fetch_jars(settings: Settings | None = None, quiet: bool = True) -> Path:
+    """Resolve the broker jars with Maven (copy-dependencies); a no-op when cached."""
+    settings = settings or get_settings()
+    libs = lib_dir(settings)
+    if (libs / f"kafka_2.13-{settings.kafka_version}.jar").exists() and any(libs.glob("log4j-core-*.jar")):
+        return libs
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise KafkaLocalError("Maven (mvn) is not on PATH; install Maven 3.8+ to fetch the Kafka jars")
+    cmd = [mvn, "-B", "-f", str(POM), "dependency:copy-dependencies",
+           f"-Dkafka.version={settings.kafka_version}", f"-Dkafka.lib.dir={libs}"]
+    if quiet:
+        cmd.insert(1, "-q")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KafkaLocalError(f"mvn failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    return libs
+
+
+@dataclass
+class LocalBroker:
+    """One local KRaft node. ``extra_properties`` lets tests add listeners (SASL_SSL...)."""
+
+    data_dir: Path
+    port: int = 9092
+    controller_port: int = 9093
+    node_id: int = 1
+    heap: str = "512m"
+    settings: Settings = field(default_factory=get_settings)
+    extra_properties: dict[str, str] = field(default_factory=dict)
+    listeners: str | None = None
+    advertised_listeners: str | None = None
+    protocol_map: str | None = None
+    inter_broker_listener: str = "PLAINTEXT"
+    controller_quorum: str | None = None  # host:port,... for multi-node clusters
+    jaas_file: Path | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "logs" / "server.log"
+
+    def properties(self) -> dict[str, str]:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": str(self.node_id),
+            "controller.quorum.bootstrap.servers": self.controller_quorum or f"127.0.0.1:{self.controller_port}",
+            "listeners": self.listeners or f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": self.advertised_listeners or f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": self.protocol_map or "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": self.inter_broker_listener,
+            "log.dirs": str(self.data_dir / "log"),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.retention.check.interval.ms": "60000",
+            "message.max.bytes": "10485760",
+        }
+        props.update(self.extra_properties)
+        return props
+
+    def write_config(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        path = self.data_dir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
+        return path
+
+    def _java(self) -> str:
+        java_home = os.environ.get("JAVA_HOME")
+        java = Path(java_home) / "bin" / "java" if java_home else shutil.which("java")
+        if not java:
+            raise KafkaLocalError("java is not on PATH; Java 17+ is required for Kafka 4.x")
+        return str(java)
+
+    def _classpath(self) -> str:
+        return str(fetch_jars(self.settings)) + "/*"
+
+    def format(self, cluster_id: str | None = None, standalone: bool = True, initial_controllers: str | None = None) -> None:
+        if (self.data_dir / "log" / "meta.properties").exists():
+            return
+        config = self.write_config()
+        cmd = [self._java(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
+               "-t", cluster_id or _cluster_id(), "-c", str(config), "--ignore-formatted"]
+        if initial_controllers:
+            cmd += ["--initial-controllers", initial_controllers]
+        elif standalone:
+            cmd.append("--standalone")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise KafkaLocalError(f"kafka storage format failed: {proc.stdout}\n{proc.stderr}")
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def start(self, wait: float = 90.0) -> "LocalBroker":
+        if self.pid():
+            self.wait_ready(wait)
+            return self
+        self.format()
+        config = self.write_config()
+        jvm = [self._java(), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+               f"-Dlog4j2.configurationFile={LOG4J2}", f"-Dkafka.logs.dir={self.data_dir / 'logs'}"]
+        if self.jaas_file:
+            jvm.append(f"-Djava.security.auth.login.config={self.jaas_file}")
+        cmd = jvm + ["-cp", self._classpath(), "kafka.Kafka", str(config)]
+        out = open(self.data_dir / "logs" / "stdout.log", "ab")
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pid_file.write_text(str(proc.pid))
+        self.wait_ready(wait)
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> float:
+        """Block until the broker answers a metadata request; return seconds waited."""
+        started = time.monotonic()
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            if not self.pid():
+                raise KafkaLocalError(f"broker exited during start-up; see {self.log_file}")
+            if _port_open(self.port) and self._metadata_ok():
+                return time.monotonic() - started
+            time.sleep(0.3)
+        raise KafkaLocalError(f"broker not ready after {timeout:.0f}s; see {self.log_file}")
+
+    def _metadata_ok(self) -> bool:
+        if self.extra_properties.get("claimflow.skip.metadata.probe"):
+            return True
+        try:
+            from kafka import KafkaAdminClient
+
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            try:
+                admin.describe_cluster()
+            finally:
+                admin.close()
+            return True
+        except Exception:
+            return False
+
+    def stop(self, timeout: float = 30.0) -> None:
+        pid = self.pid()
+        if not pid:
+            return
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid():
+            time.sleep(0.2)
+        if self.pid():
+            os.killpg(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        self.pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL, for fault-injection tests."""
+        pid = self.pid()
+        if pid:
+            os.killpg(pid, signal.SIGKILL)
+            for _ in range(50):
+                if not self.pid():
+                    break
+                time.sleep(0.1)
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def default_broker(settings: Settings | None = None) -> LocalBroker:
+    settings = settings or get_settings()
+    return LocalBroker(
+        data_dir=settings.local_kafka_dir,
+        port=settings.local_kafka_port,
+        controller_port=settings.local_kafka_controller_port,
+        heap=settings.local_kafka_heap,
+        settings=settings,
+    )

@@ -1,0 +1,73 @@
+"""Prometheus metrics shared by every service. Names follow claimflow_<what>_<unit>;
+labels are bounded enums (service, outcome, stage, family...), never ids or PHI."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+RECORDS_IN = Counter(
+    "claimflow_records_in_total",
+    "Records consumed, by service and outcome (ok, dead_lettered, duplicate).",
+    ["service", "outcome"],
+)
+RECORDS_OUT = Counter(
+    "claimflow_records_out_total",
+    "Records produced, by service and destination topic.",
+    ["service", "topic"],
+)
+DEAD_LETTERS = Counter(
+    "claimflow_dead_letters_total",
+    "Records sent to the dead-letter topic, by service and failing stage.",
+    ["service", "stage"],
+)
+PROCESSING_SECONDS = Histogram(
+    "claimflow_processing_seconds",
+    "Time to process one consumed record, from decode to produce, in seconds.",
+    ["service"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+END_TO_END_SECONDS = Histogram(
+    "claimflow_event_age_seconds",
+    "Age of a consumed record (now minus its Kafka timestamp) when processing finishes, in seconds.",
+    ["service"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+CODING_OUTCOMES = Counter(
+    "claimflow_coding_outcomes_total",
+    "Coder results by outcome (coded, review) .",
+    ["outcome"],
+)
+SCRUB_FINDINGS = Counter(
+    "claimflow_scrub_findings_total",
+    "Scrubber findings by edit family and severity.",
+    ["family", "severity"],
+)
+SCRUB_OUTCOMES = Counter(
+    "claimflow_scrub_outcomes_total",
+    "Scrubbed claims by outcome (clean, held, duplicate).",
+    ["outcome"],
+)
+ADJUDICATIONS = Counter(
+    "claimflow_adjudications_total",
+    "Adjudications posted, by resulting claim state.",
+    ["state"],
+)
+DENIALS = Counter(
+    "claimflow_denials_total",
+    "Denial adjustments by CAS group code and disposition.",
+    ["group", "disposition"],
+)
+APPEAL_DOLLARS_AT_RISK = Gauge(
+    "claimflow_appeal_dollars_at_risk",
+    "Denied dollars on open appeal work items, by days-to-deadline bucket.",
+    ["days_to_deadline"],
+)
+CONSUMER_LAG = Gauge(
+    "claimflow_consumer_lag_records",
+    "Records between the committed offset and the end of the log, by service and topic.",
+    ["service", "topic"],
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,507 @@
+"""pydantic models mirroring the Avro contracts in ``schemas/`` (latest versions).
+
+``tests/unit/test_models_match_schemas.py`` fails if a model and its schema drift. Models
+validate at the edge; ``to_avro()`` gives the dict fastavro writes. Money is ``Decimal``
+with at most two decimal places, never a float."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2, allow_inf_nan=False)]
+
+
+class Contract(BaseModel):
+    """Base of every contract model: frozen-by-convention, strict field names."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, validate_default=True)
+    avro_name: ClassVar[str | None] = None
+
+    def to_avro(self) -> dict[str, Any]:
+        return _to_avro(self)
+
+
+def _to_avro(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return {name: _to_avro(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_to_avro(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_avro(v) for k, v in value.items()}
+    return value
+
+
+def utcnow() -> datetime:
+    """Now in UTC at millisecond precision (what Avro timestamp-millis keeps)."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def safe_errors(exc: ValidationError, limit: int = 5) -> str:
+    """Render a pydantic error without the offending input values (they may be PHI)."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=False)[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"(+{more} more)")
+    return "; ".join(parts)
+
+
+# --- enums (Avro enums; symbol = value) -------------------------------------------------
+
+
+class AdministrativeSex(str, Enum):
+    FEMALE = "female"
+    MALE = "male"
+    UNKNOWN = "unknown"
+
+
+class PlanType(str, Enum):
+    MEDICARE = "medicare"
+    MEDICAID = "medicaid"
+    COMMERCIAL = "commercial"
+    TRICARE = "tricare"
+    SELF_PAY = "self_pay"
+    OTHER = "other"
+
+
+class SubscriberRelationship(str, Enum):
+    SELF = "self"
+    SPOUSE = "spouse"
+    CHILD = "child"
+    OTHER = "other"
+
+
+class VisitType(str, Enum):
+    OFFICE = "office"
+    TELEHEALTH = "telehealth"
+    PREVENTIVE = "preventive"
+    PROCEDURE_ONLY = "procedure_only"
+    OTHER = "other"
+
+
+class PatientStatus(str, Enum):
+    NEW = "new"
+    ESTABLISHED = "established"
+    UNKNOWN = "unknown"
+
+
+class MdmLevel(str, Enum):
+    STRAIGHTFORWARD = "straightforward"
+    LOW = "low"
+    MODERATE = "moderate"
+    HIGH = "high"
+
+
+class Laterality(str, Enum):
+    LEFT = "left"
+    RIGHT = "right"
+    BILATERAL = "bilateral"
+
+
+class Provenance(str, Enum):
+    DOCUMENTED = "documented"
+    MAPPED = "mapped"
+    INFERRED = "inferred"
+    REVIEWED = "reviewed"
+
+
+class ProcedureCodeType(str, Enum):
+    CPT = "cpt"
+    HCPCS = "hcpcs"
+
+
+class ChargeSource(str, Enum):
+    DOCUMENTED = "documented"
+    FEE_SCHEDULE = "fee_schedule"
+
+
+class EditFamily(str, Enum):
+    REQUIRED_DATA = "required_data"
+    NPI = "npi"
+    DIAGNOSIS_VALIDITY = "diagnosis_validity"
+    PROCEDURE_VALIDITY = "procedure_validity"
+    MODIFIER = "modifier"
+    NCCI_PTP = "ncci_ptp"
+    MUE = "mue"
+    ADD_ON = "add_on"
+    AGE_SEX = "age_sex"
+    PLACE_OF_SERVICE = "place_of_service"
+    EM_LEVEL = "em_level"
+    TIMELY_FILING = "timely_filing"
+    DUPLICATE = "duplicate"
+    OTHER = "other"
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class AdjustmentGroup(str, Enum):
+    """CAS01 claim adjustment group code."""
+
+    CONTRACTUAL_OBLIGATION = "CO"
+    PATIENT_RESPONSIBILITY = "PR"
+    OTHER_ADJUSTMENT = "OA"
+    PAYER_INITIATED = "PI"
+    CORRECTION_REVERSAL = "CR"
+
+
+class Disposition(str, Enum):
+    APPEAL = "appeal"
+    CORRECT_AND_RESUBMIT = "correct_and_resubmit"
+    CORRECTED_CLAIM_WITH_MODIFIER = "corrected_claim_with_modifier"
+    BILL_PATIENT = "bill_patient"
+    WRITE_OFF = "write_off"
+    INFORMATIONAL = "informational"
+    VERIFY_DUPLICATE = "verify_duplicate"
+    REBILL_OTHER_PAYER = "rebill_other_payer"
+    NO_ACTION = "no_action"
+    MANUAL_REVIEW = "manual_review"
+
+
+class AppealLevel(str, Enum):
+    REDETERMINATION = "redetermination"
+    RECONSIDERATION = "reconsideration"
+    ALJ_HEARING = "alj_hearing"
+    APPEALS_COUNCIL = "appeals_council"
+    JUDICIAL_REVIEW = "judicial_review"
+    PAYER_INTERNAL = "payer_internal"
+
+
+class ClaimState(str, Enum):
+    CREATED = "created"
+    HELD = "held"
+    SUBMITTED = "submitted"
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+    PAID = "paid"
+    PARTIALLY_PAID = "partially_paid"
+    DENIED = "denied"
+    APPEALED = "appealed"
+    CLOSED = "closed"
+    REVERSED = "reversed"
+    CORRECTED = "corrected"
+    VOIDED = "voided"
+
+
+# --- EncounterEvent ---------------------------------------------------------------------
+
+
+class Address(Contract):
+    line1: str
+    city: str
+    state: str
+    postal_code: str
+
+
+class Patient(Contract):
+    patient_id: str = Field(min_length=1)
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    sex: AdministrativeSex = AdministrativeSex.UNKNOWN
+    address: Address | None = None
+
+
+class Coverage(Contract):
+    payer_id: str = Field(min_length=1)
+    payer_name: str
+    plan_type: PlanType = PlanType.OTHER
+    member_id: str
+    group_number: str | None = None
+    relationship: SubscriberRelationship = SubscriberRelationship.OTHER
+
+
+class Provider(Contract):
+    npi: str
+    name: str
+    taxonomy: str | None = None
+    tax_id: str | None = None
+
+
+class DocumentedDiagnosis(Contract):
+    system: str | None = None
+    code: str | None = None
+    display: str
+    is_primary: bool = False
+
+
+class DocumentedProcedure(Contract):
+    system: str | None = None
+    code: str | None = None
+    display: str
+    units: int = Field(default=1, ge=1, le=9999)
+    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    laterality: Laterality | None = None
+    charge: Money | None = Field(default=None, ge=0)
+
+
+class EncounterEvent(Contract):
+    avro_name: ClassVar[str] = "EncounterEvent"
+    encounter_id: str = Field(min_length=1, max_length=64)
+    version: int = Field(ge=1)
+    source_system: str
+    occurred_at: datetime
+    patient: Patient
+    coverage: Coverage | None = None
+    rendering_provider: Provider
+    billing_provider: Provider
+    date_of_service: date
+    place_of_service: str = Field(pattern=r"^[0-9]{2}$")
+    visit_type: VisitType = VisitType.OTHER
+    patient_status: PatientStatus = PatientStatus.UNKNOWN
+    total_time_minutes: int | None = Field(default=None, ge=0, le=1440)
+    mdm_level: MdmLevel | None = None
+    diagnoses: list[DocumentedDiagnosis]
+    procedures: list[DocumentedProcedure]
+    note_text: str | None = None
+
+    @field_validator("date_of_service")
+    @classmethod
+    def _dos_not_in_future(cls, v: date) -> date:
+        if v > date.today():
+            raise ValueError("date of service is in the future")
+        return v
+
+
+# --- EditFinding ------------------------------------------------------------------------
+
+
+class EditFinding(Contract):
+    avro_name: ClassVar[str] = "EditFinding"
+    rule_id: str
+    family: EditFamily = EditFamily.OTHER
+    severity: Severity = Severity.ERROR
+    line_numbers: list[int] = Field(default_factory=list)
+    dataset: str | None = None
+    dataset_version: str | None = None
+    source_row: dict[str, str] = Field(default_factory=dict)
+    message: str
+    suggested_fix: str | None = None
+    bypass_modifiers: list[str] = Field(default_factory=list)
+
+
+# --- CodedEncounter / CodingReviewItem --------------------------------------------------
+
+
+class CodedDiagnosis(Contract):
+    sequence: int = Field(ge=1, le=12)
+    code: str
+    provenance: Provenance = Provenance.DOCUMENTED
+    confidence: float = Field(ge=0.0, le=1.0)
+    rule_id: str
+    code_set_version: str
+    source_system: str | None = None
+    source_code: str | None = None
+
+
+class CodedServiceLine(Contract):
+    line_number: int = Field(ge=1)
+    code: str
+    code_type: ProcedureCodeType = ProcedureCodeType.CPT
+    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    units: int = Field(ge=1)
+    charge: Money = Field(ge=0)
+    charge_source: ChargeSource = ChargeSource.DOCUMENTED
+    diagnosis_pointers: list[int] = Field(max_length=4)
+    provenance: Provenance
+    confidence: float = Field(ge=0.0, le=1.0)
+    rule_id: str
+    code_set_version: str
+
+
+class CodedEncounter(Contract):
+    avro_name: ClassVar[str] = "CodedEncounter"
+    encounter_id: str
+    encounter_version: int
+    coded_at: datetime
+    patient: Patient
+    coverage: Coverage | None = None
+    rendering_provider: Provider
+    billing_provider: Provider
+    date_of_service: date
+    place_of_service: str
+    visit_type: VisitType
+    patient_status: PatientStatus
+    total_time_minutes: int | None = None
+    mdm_level: MdmLevel | None = None
+    diagnoses: list[CodedDiagnosis]
+    service_lines: list[CodedServiceLine]
+    confidence: float = Field(ge=0.0, le=1.0)
+    coder_version: str
+
+
+class ReviewReason(Contract):
+    code: str
+    message: str
+    subject: str | None = None
+    candidates: list[str] = Field(default_factory=list)
+
+
+class CodingReviewItem(Contract):
+    avro_name: ClassVar[str] = "CodingReviewItem"
+    encounter_id: str
+    encounter_version: int
+    routed_at: datetime
+    reasons: list[ReviewReason] = Field(min_length=1)
+    confidence: float = Field(ge=0.0, le=1.0)
+    proposed_diagnoses: list[CodedDiagnosis] = Field(default_factory=list)
+    proposed_service_lines: list[CodedServiceLine] = Field(default_factory=list)
+    coder_version: str
+
+
+# --- Claim / HeldClaim ------------------------------------------------------------------
+
+
+class ServiceLine(Contract):
+    line_number: int = Field(ge=1)
+    procedure_code: str
+    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    units: int = Field(ge=1)
+    charge: Money
+    diagnosis_pointers: list[int] = Field(max_length=4)
+
+
+class Claim(Contract):
+    avro_name: ClassVar[str] = "Claim"
+    claim_id: str
+    encounter_id: str
+    encounter_version: int
+    frequency_code: str = Field(default="1", pattern=r"^[178]$")
+    original_claim_id: str | None = None
+    created_at: datetime
+    patient: Patient
+    coverage: Coverage | None = None
+    rendering_provider: Provider
+    billing_provider: Provider
+    date_of_service: date
+    place_of_service: str
+    diagnoses: list[str]
+    lines: list[ServiceLine]
+    total_charge: Money
+    findings: list[EditFinding] = Field(default_factory=list)
+
+
+class HeldClaim(Contract):
+    avro_name: ClassVar[str] = "HeldClaim"
+    claim_id: str
+    claim: Claim
+    held_at: datetime
+    error_count: int = Field(ge=1)
+    rule_families: list[EditFamily] = Field(default_factory=list)
+
+
+# --- Adjudication -----------------------------------------------------------------------
+
+
+class Adjustment(Contract):
+    group_code: AdjustmentGroup = AdjustmentGroup.OTHER_ADJUSTMENT
+    reason_code: str = Field(min_length=1, max_length=5)
+    amount: Money
+    quantity: Money | None = None
+
+
+class ServicePayment(Contract):
+    line_number: int | None = None
+    procedure_code: str
+    modifiers: list[str] = Field(default_factory=list)
+    charge: Money
+    paid_amount: Money
+    units_paid: Money | None = None
+    adjustments: list[Adjustment] = Field(default_factory=list)
+    remark_codes: list[str] = Field(default_factory=list)
+
+
+CLAIM_STATUS_CODES = {"1", "2", "3", "4", "19", "20", "21", "22", "23", "25"}
+
+
+class Adjudication(Contract):
+    avro_name: ClassVar[str] = "Adjudication"
+    adjudication_id: str = Field(min_length=1)
+    claim_id: str = Field(min_length=1)
+    payer_id: str
+    payer_claim_control_number: str
+    claim_status_code: str
+    total_charge: Money
+    paid_amount: Money
+    patient_responsibility: Money
+    remittance_date: date
+    trace_number: str | None = None
+    claim_adjustments: list[Adjustment] = Field(default_factory=list)
+    remark_codes: list[str] = Field(default_factory=list)
+    service_lines: list[ServicePayment] = Field(default_factory=list)
+    received_at: datetime
+    source: str
+
+    @field_validator("claim_status_code")
+    @classmethod
+    def _known_status(cls, v: str) -> str:
+        if v not in CLAIM_STATUS_CODES:
+            raise ValueError("CLP02 claim status code is not a 005010 value")
+        return v
+
+
+# --- DenialWorkItem / ClaimStatusChanged ------------------------------------------------
+
+
+class DenialWorkItem(Contract):
+    avro_name: ClassVar[str] = "DenialWorkItem"
+    work_item_id: str
+    claim_id: str
+    adjudication_id: str
+    payer_id: str
+    disposition: Disposition = Disposition.MANUAL_REVIEW
+    rule_id: str
+    reason_codes: list[str]
+    remark_codes: list[str] = Field(default_factory=list)
+    appeal_level: AppealLevel | None = None
+    deadline: date | None = None
+    remittance_date: date
+    denied_amount: Money
+    overturn_likelihood: float = Field(ge=0.0, le=1.0)
+    priority_score: float = Field(ge=0.0)
+    explanation: str
+    created_at: datetime
+
+
+class ClaimStatusChanged(Contract):
+    avro_name: ClassVar[str] = "ClaimStatusChanged"
+    event_id: str
+    claim_id: str
+    state: ClaimState = ClaimState.CREATED
+    previous_state: ClaimState | None = None
+    occurred_at: datetime
+    source_service: str
+    trigger_id: str | None = None
+    reason: str | None = None
+    disposition: Disposition | None = None
+    rule_id: str | None = None
+    charge: Money | None = None
+    paid: Money | None = None
+
+
+CONTRACT_MODELS: dict[str, type[Contract]] = {
+    m.avro_name: m
+    for m in (
+        EncounterEvent,
+        EditFinding,
+        CodedEncounter,
+        CodingReviewItem,
+        Claim,
+        HeldClaim,
+        Adjudication,
+        DenialWorkItem,
+        ClaimStatusChanged,
+    )
+}

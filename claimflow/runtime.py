@@ -1,0 +1,218 @@
+"""The thin Faust shell every service shares: app factory, raw topics from the registry,
+/metrics and /healthz pages, and the record loop that applies the error contract
+(decode -> validate -> rules -> produce; poison input to dlq.<service>.v1 with its
+original bytes; transient Kafka errors propagate so the record is retried)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable
+
+import faust
+from pydantic import ValidationError
+
+from claimflow import metrics
+from claimflow.codec import Codec, DecodeError
+from claimflow.dlq import PoisonMessage, Stage, dead_letter_headers
+from claimflow.models import Contract, safe_errors
+from claimflow.settings import Settings, get_settings
+from claimflow.topics import DLQ_BY_SERVICE, TopicSpec, partitions_of
+
+log = logging.getLogger("claimflow")
+
+
+def broker_urls(settings: Settings) -> list[str]:
+    return [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap.split(",")]
+
+
+def broker_credentials(settings: Settings):
+    import ssl
+
+    proto = settings.kafka_security_protocol
+    ctx = None
+    if proto.endswith("SSL"):
+        ctx = ssl.create_default_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+        if settings.kafka_ssl_certfile:
+            ctx.load_cert_chain(str(settings.kafka_ssl_certfile), str(settings.kafka_ssl_keyfile))
+    if proto.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.kafka_username,
+            password=settings.kafka_password.get_secret_value() if settings.kafka_password else None,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=ctx,
+        )
+    if ctx is not None:
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+def make_app(service: str, settings: Settings | None = None, **overrides: Any) -> faust.App:
+    s = settings or get_settings()
+    (s.data_dir / service).mkdir(parents=True, exist_ok=True)
+    conf: dict[str, Any] = dict(
+        broker=broker_urls(s),
+        broker_credentials=broker_credentials(s),
+        store=s.table_store,
+        datadir=str(s.data_dir / service),
+        web_bind=s.http_host,
+        web_host=s.http_host,
+        web_port=s.port_for(service),
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=4,
+        topic_replication_factor=s.topic_replication_factor or 1,
+        broker_commit_interval=1.0,
+        producer_linger_ms=5,
+        producer_max_request_size=max(s.max_message_bytes * 2, 1_048_576),
+        autodiscover=False,
+        logging_config=None,
+    )
+    conf.update(overrides)
+    app = faust.App(f"{s.app_id_prefix}-{service}", **conf)
+
+    @app.page("/metrics")
+    async def _metrics(web, request):
+        body, ctype = metrics.exposition()
+        return web.bytes(body, content_type=ctype.split(";")[0])
+
+    @app.page("/healthz")
+    async def _health(web, request):
+        return web.json({"service": service, "status": "ok"})
+
+    return app
+
+
+def raw_topic(app: faust.App, spec: TopicSpec):
+    return app.topic(
+        spec.name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions_of(spec),
+    )
+
+
+@dataclass(frozen=True)
+class Output:
+    topic: TopicSpec
+    key: str
+    record: Contract
+
+
+@dataclass
+class Result:
+    """What a handler decided: records to produce, and state to record once they are
+    acknowledged by the broker (so a crash can duplicate an output, never lose one)."""
+
+    outputs: list[Output]
+    after_delivery: Callable[[], None] | None = None
+
+
+Handler = Callable[[Any, Any], Awaitable["Result | Iterable[Output]"]]
+
+
+class Processor:
+    """Decodes, validates, runs a handler and produces its outputs for one service,
+    following the dead-letter contract for anything that can never succeed."""
+
+    def __init__(self, app: faust.App, service: str, codec: Codec | None = None, settings: Settings | None = None):
+        self.app = app
+        self.service = service
+        self.codec = codec or Codec()
+        self.settings = settings or get_settings()
+        self.dlq = raw_topic(app, DLQ_BY_SERVICE[service])
+        self._topics: dict[str, Any] = {}
+
+    def topic(self, spec: TopicSpec):
+        if spec.name not in self._topics:
+            self._topics[spec.name] = raw_topic(self.app, spec)
+        return self._topics[spec.name]
+
+    def decode(self, value: bytes | None, spec: TopicSpec, model: type[Contract]) -> Contract:
+        if value is None:
+            raise PoisonMessage(Stage.DECODE, "null value (tombstone) on a data topic", "NullValue")
+        if len(value) > self.settings.max_message_bytes:
+            raise PoisonMessage(Stage.DECODE, f"value of {len(value)} bytes exceeds {self.settings.max_message_bytes}", "OversizedValue")
+        try:
+            record = self.codec.decode(value, spec.value)
+        except DecodeError as exc:
+            raise PoisonMessage(Stage.DECODE, str(exc), type(exc).__name__) from None
+        try:
+            return model.model_validate(record)
+        except ValidationError as exc:
+            raise PoisonMessage(Stage.VALIDATE, safe_errors(exc), "ValidationError") from None
+
+    def encode(self, outputs: Iterable[Output]) -> list[tuple[Any, bytes, bytes]]:
+        encoded = []
+        for out in outputs:
+            try:
+                body = self.codec.encode(out.topic.value, out.record.to_avro())
+            except Exception as exc:  # fastavro ValueError/TypeError: a record our rules built is not writable
+                raise PoisonMessage(Stage.PRODUCE, f"cannot encode {out.topic.value}: {type(exc).__name__}", type(exc).__name__) from None
+            encoded.append((self.topic(out.topic), out.key.encode(), body))
+        return encoded
+
+    async def dead_letter(self, event, poison: PoisonMessage) -> None:
+        msg = event.message
+        headers = dead_letter_headers(
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            service=self.service,
+            stage=poison.stage,
+            error_class=poison.error_class,
+            error_message=poison.message,
+            original_headers=list(_header_items(msg.headers)),
+        )
+        await self.dlq.send(key=msg.key, value=msg.value, headers=headers, timestamp=msg.timestamp)
+        metrics.DEAD_LETTERS.labels(self.service, poison.stage.value).inc()
+        metrics.RECORDS_IN.labels(self.service, "dead_lettered").inc()
+        log.warning(
+            "dead-lettered %s[%d]@%d stage=%s error=%s",
+            msg.topic, msg.partition, msg.offset, poison.stage.value, poison.error_class,
+        )
+
+    async def handle_event(self, event, spec: TopicSpec, model: type[Contract], handler: Handler) -> None:
+        started = time.perf_counter()
+        try:
+            record = self.decode(event.value, spec, model)
+            try:
+                result = await handler(record, event)
+                if not isinstance(result, Result):
+                    result = Result(list(result))
+            except PoisonMessage:
+                raise
+            except Exception as exc:  # a rule failed on this record: it will fail again on retry
+                log.exception("rules failed on %s[%d]@%d", event.message.topic, event.message.partition, event.message.offset)
+                raise PoisonMessage(Stage.RULES, f"{type(exc).__name__} in {self.service} rules", type(exc).__name__) from None
+            encoded = self.encode(result.outputs)
+        except PoisonMessage as poison:
+            await self.dead_letter(event, poison)
+            return
+        pending = []
+        for topic, key, body in encoded:
+            pending.append(await topic.send(key=key, value=body))
+            metrics.RECORDS_OUT.labels(self.service, topic.get_topic_name()).inc()
+        if result.after_delivery is not None:
+            for fut in pending:
+                await fut
+            result.after_delivery()
+        metrics.RECORDS_IN.labels(self.service, "ok").inc()
+        metrics.PROCESSING_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        if event.message.timestamp:
+            metrics.END_TO_END_SECONDS.labels(self.service).observe(max(0.0, time.time() - event.message.timestamp))
+
+    async def run(self, stream, spec: TopicSpec, model: type[Contract], handler: Handler) -> None:
+        async for event in stream.events():
+            await self.handle_event(event, spec, model, handler)
+
+
+def _header_items(headers) -> Iterable[tuple[str, bytes]]:
+    if not headers:
+        return []
+    if isinstance(headers, dict):
+        return list(headers.items())
+    return list(headers)

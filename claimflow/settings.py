@@ -1,0 +1,72 @@
+"""One typed, frozen settings object, read once at start from CLAIMFLOW_* variables.
+
+Nothing else in claimflow reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SERVICE_PORTS = {"coder": 6101, "scrubber": 6102, "adjudicator": 6103}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLAIMFLOW_", frozen=True, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="host:port[,host:port] of the brokers")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    topic_replication_factor: int | None = Field(None, description="overrides deploy/topics.yaml defaults")
+
+    # Local broker (make kafka-up / claimflow kafka up)
+    kafka_version: str = "4.1.2"
+    kafka_home: Path = Field(default_factory=lambda: Path.home() / ".cache" / "claimflow")
+    local_kafka_dir: Path = REPO_ROOT / "var" / "kafka"
+    local_kafka_port: int = 9092
+    local_kafka_controller_port: int = 9093
+    local_kafka_heap: str = "512m"
+
+    # Services
+    http_host: str = Field("127.0.0.1", description="bind address of every HTTP endpoint (metrics, health, views)")
+    port_coder: int = SERVICE_PORTS["coder"]
+    port_scrubber: int = SERVICE_PORTS["scrubber"]
+    port_adjudicator: int = SERVICE_PORTS["adjudicator"]
+    data_dir: Path = REPO_ROOT / "var" / "data"
+    table_store: str = Field("rocksdb://", description="Faust table store: rocksdb:// in production, memory:// in tests")
+    app_id_prefix: str = "claimflow"
+    log_level: Literal["debug", "info", "warn", "error"] = "info"
+    max_message_bytes: int = 1_048_576
+
+    def port_for(self, service: str) -> int:
+        return int(getattr(self, f"port_{service}"))
+
+    def kafka_python_config(self) -> dict:
+        """Connection settings for kafka-python clients (CLI, admin, tests)."""
+        cfg: dict = {"bootstrap_servers": self.kafka_bootstrap.split(","), "security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            cfg["sasl_mechanism"] = self.kafka_sasl_mechanism
+            cfg["sasl_plain_username"] = self.kafka_username
+            cfg["sasl_plain_password"] = self.kafka_password.get_secret_value() if self.kafka_password else None
+        if self.kafka_security_protocol.endswith("SSL") and self.kafka_ssl_cafile:
+            cfg["ssl_cafile"] = str(self.kafka_ssl_cafile)
+            if self.kafka_ssl_certfile:
+                cfg["ssl_certfile"] = str(self.kafka_ssl_certfile)
+                cfg["ssl_keyfile"] = str(self.kafka_ssl_keyfile)
+        return cfg
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,93 @@
+"""The one topic registry: every topic with its key and value contract.
+
+Services import these constants; no topic name is written anywhere else. Operational
+settings (partitions, retention, cleanup) live in ``deploy/topics.yaml``; a unit test
+proves the two agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CATALOG_PATH = Path(__file__).resolve().parent.parent / "deploy" / "topics.yaml"
+RAW = "original bytes"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str  # the business id the topic is keyed by
+    value: str  # contract name in schemas/, or RAW for dead-letter topics
+    doc: str
+
+    @property
+    def is_dlq(self) -> bool:
+        return self.value == RAW
+
+
+ENCOUNTERS = TopicSpec("encounters.v1", "encounter_id", "EncounterEvent", "Encounters published by EHRs and the FHIR gateway.")
+ENCOUNTERS_CODED = TopicSpec("encounters.coded.v1", "encounter_id", "CodedEncounter", "Encounters coded by the coder.")
+CODING_REVIEW = TopicSpec("coding.review.v1", "encounter_id", "CodingReviewItem", "Encounters the coder sends to a human coder.")
+CLAIMS = TopicSpec("claims.v1", "claim_id", "Claim", "Clean (or warning-only) claims ready for submission.")
+CLAIMS_HELD = TopicSpec("claims.held.v1", "claim_id", "HeldClaim", "Claims held by the scrubber for correction.")
+ADJUDICATIONS = TopicSpec("adjudications.v1", "claim_id", "Adjudication", "Payer adjudications (835 semantics).")
+APPEALS = TopicSpec("appeals.v1", "claim_id", "DenialWorkItem", "Denials routed to the appeals work queue.")
+CLAIMS_STATUS = TopicSpec("claims.status.v1", "claim_id", "ClaimStatusChanged", "Claim lifecycle transitions.")
+DLQ_CODER = TopicSpec("dlq.coder.v1", "original key", RAW, "Poison input of the coder.")
+DLQ_SCRUBBER = TopicSpec("dlq.scrubber.v1", "original key", RAW, "Poison input of the scrubber.")
+DLQ_ADJUDICATOR = TopicSpec("dlq.adjudicator.v1", "original key", RAW, "Poison input of the adjudicator.")
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    ENCOUNTERS,
+    ENCOUNTERS_CODED,
+    CODING_REVIEW,
+    CLAIMS,
+    CLAIMS_HELD,
+    ADJUDICATIONS,
+    APPEALS,
+    CLAIMS_STATUS,
+    DLQ_CODER,
+    DLQ_SCRUBBER,
+    DLQ_ADJUDICATOR,
+)
+BY_NAME = {t.name: t for t in ALL_TOPICS}
+DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR}
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    name: str
+    key: str
+    value: str
+    partitions: int
+    retention_ms: int
+    cleanup_policy: str
+
+
+def load_catalog(path: Path = CATALOG_PATH) -> tuple[int, list[TopicConfig]]:
+    """Return (default replication factor, topic configs) from deploy/topics.yaml."""
+    with path.open() as fh:
+        doc: dict[str, Any] = yaml.safe_load(fh)
+    rf = int(doc.get("defaults", {}).get("replication_factor", 1))
+    topics = [
+        TopicConfig(
+            name=t["name"],
+            key=t["key"],
+            value=t["value"],
+            partitions=int(t["partitions"]),
+            retention_ms=int(t["retention_ms"]),
+            cleanup_policy=t["cleanup_policy"],
+        )
+        for t in doc["topics"]
+    ]
+    return rf, topics
+
+
+def partitions_of(spec: TopicSpec) -> int:
+    for cfg in load_catalog()[1]:
+        if cfg.name == spec.name:
+            return cfg.partitions
+    raise KeyError(spec.name)

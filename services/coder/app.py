@@ -1,0 +1,34 @@
+"""Coder service wiring: encounters.v1 -> encounters.coded.v1 | coding.review.v1."""
+
+from __future__ import annotations
+
+import faust
+
+from claimflow import metrics, topics
+from claimflow.models import EncounterEvent, utcnow
+from claimflow.runtime import Output, Processor, make_app, raw_topic
+from claimflow.settings import Settings, get_settings
+from services.coder.logic import code_encounter
+
+SERVICE = "coder"
+
+
+def build_app(settings: Settings | None = None, **overrides) -> faust.App:
+    settings = settings or get_settings()
+    app = make_app(SERVICE, settings, **overrides)
+    processor = Processor(app, SERVICE, settings=settings)
+
+    async def handle(enc: EncounterEvent, event) -> list[Output]:
+        result = code_encounter(enc, utcnow())
+        if result.coded is not None:
+            metrics.CODING_OUTCOMES.labels("coded").inc()
+            return [Output(topics.ENCOUNTERS_CODED, enc.encounter_id, result.coded)]
+        metrics.CODING_OUTCOMES.labels("review").inc()
+        return [Output(topics.CODING_REVIEW, enc.encounter_id, result.review)]
+
+    @app.agent(raw_topic(app, topics.ENCOUNTERS), name="coder.encounters", concurrency=1)
+    async def code(stream):
+        await processor.run(stream, topics.ENCOUNTERS, EncounterEvent, handle)
+
+    app.claimflow_processor = processor
+    return app
