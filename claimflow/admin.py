@@ -10,7 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from claimflow.settings import Settings, get_settings
-from claimflow.topics import load_catalog
+from claimflow.topics import ALL_TABLES, TopicConfig, load_catalog
 
 
 @dataclass
@@ -28,6 +28,11 @@ def create_topics(settings: Settings | None = None, retries: int = 20) -> Create
     settings = settings or get_settings()
     default_rf, catalog = load_catalog()
     rf = settings.topic_replication_factor or default_rf
+    by_name = {t.name: t for t in catalog}
+    for table in ALL_TABLES:
+        source = by_name[table.source.name]
+        catalog.append(TopicConfig(name=table.changelog(settings.app_id_prefix), key=source.key, value="faust table changelog",
+                                   partitions=source.partitions, retention_ms=-1, cleanup_policy="compact"))
     last_exc: Exception | None = None
     for _ in range(retries):
         try:

@@ -29,6 +29,7 @@ from claimflow.models import (
     Provider,
     SubscriberRelationship,
     VisitType,
+    utcnow,
 )
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -193,5 +194,5 @@ def adjudication_for(enc: EncounterEvent, rng: random.Random, deny: bool, remit_
         payer_claim_control_number=pccn, claim_status_code=status, total_charge=charge, paid_amount=paid,
         patient_responsibility=pr, remittance_date=remit_date, trace_number=f"EFT{rng.randint(10**6, 10**7 - 1)}",
         claim_adjustments=adjustments, remark_codes=remarks, service_lines=[],
-        received_at=datetime.now(timezone.utc), source="synthetic",
+        received_at=utcnow(), source="synthetic",
     )

@@ -67,6 +67,30 @@ class TopicConfig:
     cleanup_policy: str
 
 
+@dataclass(frozen=True)
+class TableSpec:
+    """A Faust table: its changelog is partitioned like the topic that feeds it."""
+
+    service: str
+    table: str
+    source: TopicSpec
+
+    def changelog(self, app_id_prefix: str) -> str:
+        return f"{app_id_prefix}-{self.service}-{self.table}-changelog"
+
+
+EMITTED_CLAIMS = TableSpec("scrubber", "emitted-claims", ENCOUNTERS_CODED)
+CLAIM_LEDGER = TableSpec("adjudicator", "claim-ledger", ADJUDICATIONS)
+ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, CLAIM_LEDGER)
+
+
+def load_tables(path: Path = CATALOG_PATH) -> list[tuple[str, str, str]]:
+    """(service, table, source topic) rows of the catalog's tables section."""
+    with path.open() as fh:
+        doc = yaml.safe_load(fh)
+    return [(t["service"], t["table"], t["source"]) for t in doc.get("tables", [])]
+
+
 def load_catalog(path: Path = CATALOG_PATH) -> tuple[int, list[TopicConfig]]:
     """Return (default replication factor, topic configs) from deploy/topics.yaml."""
     with path.open() as fh:

@@ -1,9 +1,10 @@
 """Adjudicator service wiring: adjudications.v1 -> claims.status.v1 + appeals.v1, with the
-``adjudicator-claim-ledger`` table keyed by claim id (the key of adjudications.v1)."""
+``claim-ledger`` table keyed by claim id (the key of adjudications.v1)."""
 
 from __future__ import annotations
 
 import faust
+from mode import CrashingSupervisor
 
 from claimflow import metrics, topics
 from claimflow.models import Adjudication, utcnow
@@ -19,7 +20,7 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     settings = settings or get_settings()
     app = make_app(SERVICE, settings, **overrides)
     processor = Processor(app, SERVICE, settings=settings)
-    ledger = app.Table("adjudicator-claim-ledger", default=None, partitions=partitions_of(topics.ADJUDICATIONS))
+    ledger = app.Table(topics.CLAIM_LEDGER.table, default=None, partitions=partitions_of(topics.CLAIM_LEDGER.source))
 
     async def handle(adj: Adjudication, event) -> Result:
         posting = post(ledger.get(adj.claim_id), adj, utcnow())
@@ -39,7 +40,7 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
 
         return Result(outputs, record)
 
-    @app.agent(raw_topic(app, topics.ADJUDICATIONS), name="adjudicator.adjudications", concurrency=1)
+    @app.agent(raw_topic(app, topics.ADJUDICATIONS), name="adjudicator.adjudications", concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def adjudicate(stream):
         await processor.run(stream, topics.ADJUDICATIONS, Adjudication, handle)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faust
+from mode import CrashingSupervisor
 
 from claimflow import metrics, topics
 from claimflow.models import EncounterEvent, utcnow
@@ -26,7 +27,7 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         metrics.CODING_OUTCOMES.labels("review").inc()
         return [Output(topics.CODING_REVIEW, enc.encounter_id, result.review)]
 
-    @app.agent(raw_topic(app, topics.ENCOUNTERS), name="coder.encounters", concurrency=1)
+    @app.agent(raw_topic(app, topics.ENCOUNTERS), name="coder.encounters", concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def code(stream):
         await processor.run(stream, topics.ENCOUNTERS, EncounterEvent, handle)
 

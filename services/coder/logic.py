@@ -1,12 +1,25 @@
 """Coder domain logic (pure: imports neither Faust nor Kafka).
 
-Walking-skeleton rules: documented ICD-10-CM and CPT/HCPCS codes pass through after a
-format check; anything else goes to human review with a machine-readable reason."""
+``Coder.code(enc, now)`` turns an EncounterEvent into exactly one of a CodedEncounter or a
+CodingReviewItem. Every code carries its provenance (documented / mapped / inferred /
+reviewed), a confidence, the rule id that produced it and the code-set version. Anything
+the rules cannot decide safely (header codes, unmapped SNOMED concepts, free text, E/M
+levels the documentation does not support, unknown procedure codes, a DOS whose fiscal
+year's code set is not loaded) becomes a machine-readable ReviewReason; nothing is guessed.
+
+Rule ids: DX-DOC-001 documented ICD-10-CM, DX-MAP-001 SNOMED map, DX-TXT-001 free text,
+DX-INF-001 preventive Z00 inferred, DX-INF-002 Z23 inferred for immunizations,
+EM-DOC-001 documented E/M supported, EM-TIME-001 / EM-MDM-001 level selected,
+EM-PREV-001 preventive code by age band, EM-STAFF-001 99211, PX-DOC-001 documented
+CPT/HCPCS, PX-REV-001 code outside the starter list on a human-corrected version,
+PX-MAP-001 SNOMED procedure map, MOD-LAT-001 laterality modifier, MOD-25-001 modifier 25,
+MOD-95-001 telehealth modifier."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,20 +29,40 @@ from claimflow.models import (
     CodedEncounter,
     CodedServiceLine,
     CodingReviewItem,
+    DocumentedDiagnosis,
+    DocumentedProcedure,
     EncounterEvent,
+    Laterality,
+    PatientStatus,
     ProcedureCodeType,
     Provenance,
     ReviewReason,
+    VisitType,
 )
+from services.coder import em
+from services.coder.icd10 import ICD10CMCodeSet, add_dot, strip_dot
+from services.coder.reference import CodeSetChoice, CodingReference, ProcedureRow
 
-CODER_VERSION = "coder-0.1.0"
+CODER_VERSION = "coder-0.2.0"
 ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED_SYSTEM = "http://snomed.info/sct"
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 HCPCS_SYSTEM = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-ICD10_RE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+ICD10_SYSTEMS = {ICD10CM_SYSTEM, "icd-10-cm", "ICD-10-CM", "urn:oid:2.16.840.1.113883.6.90"}
+SNOMED_SYSTEMS = {SNOMED_SYSTEM, "snomed", "SNOMED-CT", "urn:oid:2.16.840.1.113883.6.96"}
+CPT_SYSTEMS = {CPT_SYSTEM, "cpt", "CPT", "urn:oid:2.16.840.1.113883.6.12"}
+HCPCS_SYSTEMS = {HCPCS_SYSTEM, "hcpcs", "HCPCS", "urn:oid:2.16.840.1.113883.6.285"}
+ICD10_RE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
 CPT_RE = re.compile(r"^[0-9]{4}[0-9FTU]$")
 HCPCS_RE = re.compile(r"^[A-V][0-9]{4}$")
-DEFAULT_CHARGE = Decimal("100.00")
+MODIFIER_RE = re.compile(r"^[0-9A-Z]{2}$")
+MAX_DX = 12
+MAX_POINTERS = 4
+LATERALITY_MODIFIER = {Laterality.LEFT: "LT", Laterality.RIGHT: "RT", Laterality.BILATERAL: "50"}
+PROC_REF_VERSION = "CPT/HCPCS claimflow starter list"
+MINOR_CATEGORIES = {"minor_procedure"}
+IMMUNIZATION_CATEGORIES = {"immunization_admin", "vaccine"}
+PREVENTIVE_CATEGORIES = {"preventive_new", "preventive_est", "preventive_medicare"}
 
 
 @dataclass(frozen=True)
@@ -38,45 +71,430 @@ class CodingResult:
     review: CodingReviewItem | None
 
 
+@dataclass
+class _Dx:
+    code: str  # dotted
+    provenance: Provenance
+    confidence: float
+    rule_id: str
+    version: str
+    source_system: str | None
+    source_code: str | None
+    primary: bool = False
+    flagged: bool = False  # a review reason was already raised for it
+
+
+@dataclass
+class _Line:
+    code: str
+    code_type: ProcedureCodeType
+    category: str
+    modifiers: list[str]
+    units: int
+    unit_charge: Decimal | None  # documented charge per unit
+    provenance: Provenance
+    confidence: float
+    rule_id: str
+    row: ProcedureRow | None
+    subject: str
+    pointers: list[int] = field(default_factory=list)
+
+
+def _reason(code: str, message: str, subject: str | None = None, candidates: list[str] | None = None) -> ReviewReason:
+    return ReviewReason(code=code, message=message, subject=subject, candidates=list(candidates or [])[:25])
+
+
+class Coder:
+    def __init__(self, ref: CodingReference, confidence_threshold: float = 0.9):
+        self.ref = ref
+        self.threshold = confidence_threshold
+
+    # --- diagnoses ----------------------------------------------------------------------
+
+    def _candidates(self, text: str, cs: ICD10CMCodeSet, limit: int = 5) -> list[str]:
+        if not text.strip():
+            return []
+        return [h.code for h in self.ref.index.search(text, limit=limit, allowed=cs.is_billable)]
+
+    def _validate_icd(self, code: str, choice: CodeSetChoice, subject: str, display: str,
+                      reasons: list[ReviewReason]) -> bool:
+        cs = choice.code_set
+        assert cs is not None
+        if not cs.exists(code):
+            other = [fy for fy, s in sorted(self.ref.code_sets.items()) if s.exists(code)]
+            if other:
+                reasons.append(_reason("DX_INVALID_FOR_DOS_YEAR",
+                                       f"{add_dot(code)} is not in ICD-10-CM FY{choice.fiscal_year} (exists in FY{', FY'.join(map(str, other))})",
+                                       subject, self._candidates(display or cs.description(code) or "", cs)
+                                       or self._candidates(self.ref.code_sets[other[-1]].description(code) or "", cs)))
+            else:
+                reasons.append(_reason("DX_UNKNOWN_CODE", f"{add_dot(code)} is not an ICD-10-CM code", subject,
+                                       self._candidates(display, cs)))
+            return False
+        if not cs.is_billable(code):
+            kids = cs.billable_descendants(code, limit=25)
+            reasons.append(_reason("DX_HEADER_CODE",
+                                   f"{add_dot(code)} is a header (non-billable) code in FY{choice.fiscal_year}: pick a billable child",
+                                   subject, kids))
+            return False
+        return True
+
+    def _diagnosis(self, i: int, dx: DocumentedDiagnosis, choice: CodeSetChoice, version: int,
+                   reasons: list[ReviewReason]) -> _Dx | None:
+        subject = f"diagnosis[{i}]"
+        cs = choice.code_set
+        system = (dx.system or "").strip()
+        code = (dx.code or "").strip()
+        if cs is None:
+            reasons.append(_reason("DX_CODE_SET_UNAVAILABLE", choice.problem or "code set unavailable", subject))
+            return None
+        is_icd = system in ICD10_SYSTEMS or (not system and code and ICD10_RE.match(code.upper()))
+        if code and is_icd:
+            if not ICD10_RE.match(code.upper()):
+                reasons.append(_reason("DX_INVALID_FORMAT", "not an ICD-10-CM code format", subject,
+                                       self._candidates(dx.display, cs)))
+                return None
+            if not self._validate_icd(code, choice, subject, dx.display, reasons):
+                return None
+            prov = Provenance.REVIEWED if version > 1 else Provenance.DOCUMENTED
+            conf = 1.0 if system else 0.95
+            return _Dx(add_dot(code), prov, conf, "DX-DOC-001", choice.version, dx.system, dx.code, dx.is_primary)
+        if code and system in SNOMED_SYSTEMS:
+            row = self.ref.snomed_dx.get(code)
+            if row is None:
+                reasons.append(_reason("DX_UNMAPPED_SNOMED", f"SNOMED CT {code} is not in the curated map",
+                                       subject, self._candidates(dx.display, cs)))
+                return None
+            if row.status == "ignore":
+                return None
+            if row.status != "map" or not row.icd10cm:
+                reasons.append(_reason("DX_SNOMED_NEEDS_SPECIFICITY", f"SNOMED CT {code}: {row.note}", subject,
+                                       self._candidates(dx.display or row.description, cs)))
+                return None
+            if not self._validate_icd(row.icd10cm, choice, subject, row.description, reasons):
+                return None
+            return _Dx(add_dot(row.icd10cm), Provenance.MAPPED, row.confidence, "DX-MAP-001",
+                       f"{choice.version}; map {self.ref.versions.get('snomed_icd10cm', '')}", dx.system, dx.code, dx.is_primary)
+        if code:
+            reasons.append(_reason("DX_UNSUPPORTED_SYSTEM", "diagnosis code system is neither ICD-10-CM nor SNOMED CT",
+                                   subject, self._candidates(dx.display, cs)))
+            return None
+        # free text
+        hits = self.ref.index.search(dx.display, limit=5, allowed=cs.is_billable)
+        if not hits:
+            reasons.append(_reason("DX_FREE_TEXT_NO_MATCH", "free-text diagnosis matched no ICD-10-CM description", subject))
+            return None
+        top = hits[0]
+        item = _Dx(top.code, Provenance.INFERRED, top.confidence, "DX-TXT-001", choice.version, None, None, dx.is_primary)
+        if top.confidence < self.threshold:
+            reasons.append(_reason("DX_LOW_CONFIDENCE", f"free-text diagnosis: best lexical match {top.code} has confidence {top.confidence:.2f}",
+                                   subject, [h.code for h in hits]))
+            item.flagged = True
+        return item
+
+    # --- procedures ---------------------------------------------------------------------
+
+    def _procedure(self, i: int, px: DocumentedProcedure, version: int, reasons: list[ReviewReason]) -> _Line | None:
+        subject = f"procedure[{i}]"
+        system = (px.system or "").strip()
+        code = (px.code or "").strip().upper()
+        bad_mods = [m for m in px.modifiers if not MODIFIER_RE.match(m)]
+        if bad_mods:
+            reasons.append(_reason("PROC_INVALID_MODIFIER", "modifier is not two letters/digits", subject))
+        if code and system in SNOMED_SYSTEMS:
+            row = self.ref.snomed_px.get(code)
+            if row is None:
+                reasons.append(_reason("PROC_UNMAPPED_SNOMED", f"SNOMED CT procedure {code} is not in the curated map", subject))
+                return None
+            if row.status == "ignore":
+                return None
+            if row.status != "map" or row.code not in self.ref.procedures:
+                reasons.append(_reason("PROC_SNOMED_NEEDS_SPECIFICITY", f"SNOMED CT {code}: {row.note}", subject))
+                return None
+            ref_row = self.ref.procedures[row.code]
+            return _Line(row.code, ProcedureCodeType(ref_row.code_type), ref_row.category, list(px.modifiers), px.units,
+                         px.charge, Provenance.MAPPED, row.confidence, "PX-MAP-001", ref_row, subject)
+        if not code:
+            reasons.append(_reason("PROC_NOT_CODED", "procedure documented as text only", subject))
+            return None
+        is_cpt = system in CPT_SYSTEMS or (not system and CPT_RE.match(code))
+        is_hcpcs = system in HCPCS_SYSTEMS or (not system and HCPCS_RE.match(code))
+        if not (is_cpt or is_hcpcs):
+            reasons.append(_reason("PROC_UNSUPPORTED_SYSTEM", "procedure code system is not CPT, HCPCS or SNOMED CT", subject))
+            return None
+        if is_cpt and not CPT_RE.match(code) and not HCPCS_RE.match(code):
+            reasons.append(_reason("PROC_INVALID_FORMAT", "not a CPT code format (4 digits + digit/F/T/U)", subject))
+            return None
+        if is_hcpcs and not HCPCS_RE.match(code) and not CPT_RE.match(code):
+            reasons.append(_reason("PROC_INVALID_FORMAT", "not a HCPCS Level II format (letter + 4 digits)", subject))
+            return None
+        code_type = ProcedureCodeType.HCPCS if HCPCS_RE.match(code) else ProcedureCodeType.CPT
+        ref_row = self.ref.procedures.get(code)
+        if ref_row is not None:
+            conf = 1.0 if system else 0.95
+            prov = Provenance.REVIEWED if version > 1 else Provenance.DOCUMENTED
+            return _Line(code, code_type, ref_row.category, list(px.modifiers), px.units, px.charge, prov, conf,
+                         "PX-DOC-001", ref_row, subject)
+        if code_type == ProcedureCodeType.CPT and version > 1 and system:
+            # a human coder re-sent this encounter with an explicit CPT outside the starter list
+            return _Line(code, code_type, "other", list(px.modifiers), px.units, px.charge, Provenance.REVIEWED, 0.95,
+                         "PX-REV-001", None, subject)
+        reasons.append(_reason("PROC_UNKNOWN_CODE", f"{code_type.value.upper()} {code} is not in the reference list", subject))
+        return None
+
+    # --- the whole encounter ------------------------------------------------------------
+
+    def code(self, enc: EncounterEvent, now: datetime) -> CodingResult:
+        reasons: list[ReviewReason] = []
+        choice = self.ref.code_set_for(enc.date_of_service)
+        dx_items: list[_Dx] = []
+        for i, dx in enumerate(enc.diagnoses):
+            item = self._diagnosis(i, dx, choice, enc.version, reasons)
+            if item is not None:
+                dx_items.append(item)
+        lines: list[_Line] = []
+        for i, px in enumerate(enc.procedures):
+            line = self._procedure(i, px, enc.version, reasons)
+            if line is not None:
+                lines.append(line)
+
+        self._em(enc, lines, reasons)
+        self._infer_dx(enc, choice, dx_items, lines)
+        dx_items = self._sequence(enc, dx_items, lines)
+        self._modifiers(enc, lines, dx_items, reasons)
+        self._pointers(dx_items, lines, reasons)
+
+        if not dx_items and not any(r.subject and r.subject.startswith("diagnosis") for r in reasons):
+            reasons.append(_reason("MISSING_DOCUMENTATION", "no reportable diagnosis documented"))
+        if not lines and not any(r.code.startswith(("EM_", "PROC_")) for r in reasons):
+            reasons.append(_reason("MISSING_DOCUMENTATION", "no billable service documented"))
+
+        coded_dx = [
+            CodedDiagnosis(sequence=n, code=d.code, provenance=d.provenance, confidence=d.confidence, rule_id=d.rule_id,
+                           code_set_version=d.version, source_system=d.source_system, source_code=d.source_code)
+            for n, d in enumerate(dx_items, start=1)
+        ]
+        coded_lines: list[CodedServiceLine] = []
+        for n, ln in enumerate(lines, start=1):
+            if ln.unit_charge is not None:
+                charge, source = ln.unit_charge * ln.units, ChargeSource.DOCUMENTED
+            else:
+                fee = self.ref.fee(ln.code, ln.modifiers)
+                if fee is None:
+                    reasons.append(_reason("CHARGE_MISSING", f"no documented charge and no fee schedule row for {ln.code}", ln.subject))
+                    fee = Decimal("0.00")
+                charge, source = fee * ln.units, ChargeSource.FEE_SCHEDULE
+            coded_lines.append(CodedServiceLine(
+                line_number=n, code=ln.code, code_type=ln.code_type, modifiers=ln.modifiers[:4], units=ln.units,
+                charge=charge.quantize(Decimal("0.01")), charge_source=source,
+                diagnosis_pointers=ln.pointers[:MAX_POINTERS], provenance=ln.provenance, confidence=ln.confidence,
+                rule_id=ln.rule_id,
+                code_set_version=f"{PROC_REF_VERSION} {self.ref.versions.get('procedures', '')}".strip(),
+            ))
+        confidences = [d.confidence for d in coded_dx] + [ln.confidence for ln in coded_lines]
+        confidence = min(confidences) if confidences else 0.0
+        for d, src in zip(coded_dx, dx_items):
+            if d.confidence < self.threshold and not src.flagged:
+                code = "DX_LOW_CONFIDENCE"
+                reasons.append(_reason(code, f"{d.code} by {d.rule_id} has confidence {d.confidence:.2f} < {self.threshold:.2f}",
+                                       f"diagnosis_code[{d.sequence}]", [d.code]))
+        for ln in coded_lines:
+            if ln.confidence < self.threshold:
+                code = "EM_LOW_CONFIDENCE" if ln.code in em.OFFICE_EM else "PROC_LOW_CONFIDENCE"
+                reasons.append(_reason(code, f"{ln.code} by {ln.rule_id} has confidence {ln.confidence:.2f} < {self.threshold:.2f}",
+                                       f"line[{ln.line_number}]", [ln.code]))
+        if reasons:
+            return CodingResult(None, CodingReviewItem(
+                encounter_id=enc.encounter_id, encounter_version=enc.version, routed_at=now, reasons=reasons,
+                confidence=round(confidence, 4), proposed_diagnoses=coded_dx, proposed_service_lines=coded_lines,
+                coder_version=CODER_VERSION,
+            ))
+        return CodingResult(CodedEncounter(
+            encounter_id=enc.encounter_id, encounter_version=enc.version, coded_at=now, patient=enc.patient,
+            coverage=enc.coverage, rendering_provider=enc.rendering_provider, billing_provider=enc.billing_provider,
+            date_of_service=enc.date_of_service, place_of_service=enc.place_of_service, visit_type=enc.visit_type,
+            patient_status=enc.patient_status, total_time_minutes=enc.total_time_minutes, mdm_level=enc.mdm_level,
+            diagnoses=coded_dx, service_lines=coded_lines, confidence=round(confidence, 4), coder_version=CODER_VERSION,
+        ), None)
+
+    # --- E/M ----------------------------------------------------------------------------
+
+    def _em(self, enc: EncounterEvent, lines: list[_Line], reasons: list[ReviewReason]) -> None:
+        office = [ln for ln in lines if ln.code in em.OFFICE_EM]
+        preventive = [ln for ln in lines if ln.category in PREVENTIVE_CATEGORIES]
+        status = enc.patient_status
+        if len(office) > 1:
+            reasons.append(_reason("EM_UNSUPPORTED", "more than one office E/M code on the same date", office[1].subject,
+                                   [ln.code for ln in office]))
+        for ln in preventive:
+            if ln.code in em.PREVENTIVE:
+                expected = em.preventive_code(status, enc.patient.date_of_birth, enc.date_of_service)
+                if expected.code is None:
+                    reasons.append(_reason("EM_UNSUPPORTED", f"preventive code {ln.code}: {expected.reason}", ln.subject))
+                elif expected.code != ln.code:
+                    reasons.append(_reason("EM_UNSUPPORTED", f"preventive code {ln.code} does not match the age band / patient status",
+                                           ln.subject, [expected.code]))
+        for ln in office:
+            if ln.code == "99211":
+                if status != PatientStatus.ESTABLISHED:
+                    reasons.append(_reason("EM_UNSUPPORTED", "99211 requires an established patient", ln.subject))
+                continue
+            want_new = ln.code in em.OFFICE_NEW
+            if status == PatientStatus.UNKNOWN:
+                reasons.append(_reason("MISSING_DOCUMENTATION", "patient status (new/established) not documented for the E/M", ln.subject))
+                continue
+            if want_new != (status == PatientStatus.NEW):
+                reasons.append(_reason("EM_UNSUPPORTED", f"{ln.code} does not match patient status {status.value}", ln.subject))
+                continue
+            decision = em.select_office_level(status, enc.total_time_minutes, enc.mdm_level)
+            if decision.code is None:
+                reasons.append(_reason("EM_UNSUPPORTED", f"{ln.code} documented but {decision.reason}", ln.subject))
+            elif em.level_of(ln.code) > em.level_of(decision.code):
+                reasons.append(_reason("EM_UNSUPPORTED", f"{ln.code} is above the supported level ({decision.reason})",
+                                       ln.subject, [decision.code]))
+            else:
+                ln.rule_id = "EM-DOC-001"
+        if office or preventive:
+            return
+        if enc.visit_type == VisitType.PREVENTIVE:
+            d = em.preventive_code(status, enc.patient.date_of_birth, enc.date_of_service)
+            if d.code is None:
+                reasons.append(_reason("MISSING_DOCUMENTATION", f"preventive visit: {d.reason}"))
+                return
+            row = self.ref.procedures[d.code]
+            lines.insert(0, _Line(d.code, ProcedureCodeType.CPT, row.category, [], 1, None, Provenance.INFERRED,
+                                  d.confidence, d.rule_id, row, "visit"))
+            return
+        if enc.visit_type not in (VisitType.OFFICE, VisitType.TELEHEALTH):
+            return
+        if enc.total_time_minutes is None and enc.mdm_level is None and lines:
+            return  # e.g. a nurse-only injection or vaccine visit: no E/M to infer
+        d = em.select_office_level(status, enc.total_time_minutes, enc.mdm_level)
+        if d.code is None:
+            code = "MISSING_DOCUMENTATION" if d.rule_id == "EM-STATUS-001" or (enc.total_time_minutes is None and enc.mdm_level is None) else "EM_UNSUPPORTED"
+            reasons.append(_reason(code, f"office visit E/M: {d.reason}", "visit"))
+            return
+        row = self.ref.procedures[d.code]
+        mods = ["95"] if enc.visit_type == VisitType.TELEHEALTH else []
+        lines.insert(0, _Line(d.code, ProcedureCodeType.CPT, row.category, mods, 1, None, Provenance.INFERRED,
+                              d.confidence, d.rule_id, row, "visit"))
+
+    # --- inferred diagnoses, sequencing -------------------------------------------------
+
+    def _infer_dx(self, enc: EncounterEvent, choice: CodeSetChoice, dx_items: list[_Dx], lines: list[_Line]) -> None:
+        cs = choice.code_set
+        if cs is None:
+            return
+        codes = {strip_dot(d.code) for d in dx_items}
+        if any(ln.category in PREVENTIVE_CATEGORIES for ln in lines) and not any(c.startswith("Z00") for c in codes):
+            age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
+            if age >= 18:
+                code = "Z00.00"
+            elif em.age_on(enc.patient.date_of_birth, enc.date_of_service) == 0 and (enc.date_of_service - enc.patient.date_of_birth).days <= 28:
+                code = "Z00.110"
+            else:
+                code = "Z00.129"
+            # "without abnormal findings" is only safe when no problem was documented
+            conf = 0.93 if not dx_items else 0.7
+            if cs.is_billable(code):
+                dx_items.insert(0, _Dx(code, Provenance.INFERRED, conf, "DX-INF-001", choice.version, None, None, True))
+        if any(ln.category in IMMUNIZATION_CATEGORIES for ln in lines) and "Z23" not in codes and cs.is_billable("Z23"):
+            dx_items.append(_Dx("Z23", Provenance.INFERRED, 0.95, "DX-INF-002", choice.version, None, None, False))
+
+    def _sequence(self, enc: EncounterEvent, dx_items: list[_Dx], lines: list[_Line]) -> list[_Dx]:
+        seen: dict[str, _Dx] = {}
+        for d in dx_items:
+            if d.code in seen:
+                seen[d.code].primary = seen[d.code].primary or d.primary
+                seen[d.code].confidence = max(seen[d.code].confidence, d.confidence)
+            else:
+                seen[d.code] = d
+        items = list(seen.values())
+        preventive = any(ln.category in PREVENTIVE_CATEGORIES for ln in lines)
+
+        def rank(ix: tuple[int, _Dx]) -> tuple[int, int]:
+            i, d = ix
+            if preventive and strip_dot(d.code).startswith("Z00"):
+                return (0, i)
+            return (1 if d.primary else 2, i)
+
+        ordered = [d for _, d in sorted(enumerate(items), key=rank)]
+        return ordered[:MAX_DX]
+
+    # --- modifiers and pointers ---------------------------------------------------------
+
+    def _modifiers(self, enc: EncounterEvent, lines: list[_Line], dx_items: list[_Dx], reasons: list[ReviewReason]) -> None:
+        for ln, px in self._documented_pairs(enc, lines):
+            if px is None or px.laterality is None or ln.row is None or not ln.row.laterality:
+                continue
+            mod = LATERALITY_MODIFIER[px.laterality]
+            if mod not in ln.modifiers:
+                ln.modifiers.append(mod)
+                if px.laterality == Laterality.BILATERAL:
+                    ln.units = 1
+        minor = [ln for ln in lines if ln.category in MINOR_CATEGORIES]
+        preventive = [ln for ln in lines if ln.category in PREVENTIVE_CATEGORIES]
+        for ln in lines:
+            if ln.code not in em.OFFICE_EM or "25" in ln.modifiers:
+                continue
+            if not (minor or preventive):
+                continue
+            if ln.provenance == Provenance.INFERRED and minor and not preventive:
+                # only add 25 when some documented problem is not explained by the procedure
+                proc_prefixes = tuple(p for m in minor for p in (m.row.dx_prefixes if m.row else ()))
+                separate = [d for d in dx_items if not strip_dot(d.code).startswith(proc_prefixes)] if proc_prefixes else dx_items
+                if not separate:
+                    reasons.append(_reason("EM_UNSUPPORTED", "E/M with a minor procedure but no separately identifiable problem documented",
+                                           ln.subject))
+                    continue
+            ln.modifiers.insert(0, "25")
+            ln.confidence = min(ln.confidence, 0.95)
+        for ln in lines:
+            if "25" in ln.modifiers and ln.code not in em.OFFICE_EM and ln.category not in PREVENTIVE_CATEGORIES:
+                reasons.append(_reason("PROC_INVALID_MODIFIER", "modifier 25 is only valid on an E/M service", ln.subject))
+
+    @staticmethod
+    def _documented_pairs(enc: EncounterEvent, lines: list[_Line]):
+        for ln in lines:
+            px = None
+            if ln.subject.startswith("procedure["):
+                px = enc.procedures[int(ln.subject[10:-1])]
+            yield ln, px
+
+    def _pointers(self, dx_items: list[_Dx], lines: list[_Line], reasons: list[ReviewReason]) -> None:
+        n = len(dx_items)
+        if n == 0:
+            return
+        for ln in lines:
+            if ln.code in em.OFFICE_EM or ln.category in PREVENTIVE_CATEGORIES or ln.row is None or not ln.row.dx_prefixes:
+                ln.pointers = list(range(1, min(n, MAX_POINTERS) + 1))
+                continue
+            match = [i for i, d in enumerate(dx_items, start=1) if strip_dot(d.code).startswith(ln.row.dx_prefixes)]
+            if match:
+                ln.pointers = match[:MAX_POINTERS]
+            else:
+                ln.pointers = [1]
+                reasons.append(_reason("PROC_DX_MISMATCH", f"no documented diagnosis supports {ln.code}", ln.subject,
+                                       [d.code for d in dx_items[:MAX_POINTERS]]))
+
+
+# --- module-level convenience (used by app.py) ----------------------------------------------
+
+_default: Coder | None = None
+_lock = threading.Lock()
+
+
+def default_coder() -> Coder:
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                _default = Coder(CodingReference.load())
+    return _default
+
+
 def code_encounter(enc: EncounterEvent, now: datetime) -> CodingResult:
-    reasons: list[ReviewReason] = []
-    diagnoses: list[CodedDiagnosis] = []
-    for i, dx in enumerate(enc.diagnoses):
-        if dx.system == ICD10CM_SYSTEM and dx.code and ICD10_RE.match(dx.code):
-            diagnoses.append(CodedDiagnosis(
-                sequence=len(diagnoses) + 1, code=dx.code, provenance=Provenance.DOCUMENTED, confidence=1.0,
-                rule_id="DX-DOC-001", code_set_version="ICD-10-CM", source_system=dx.system, source_code=dx.code,
-            ))
-        else:
-            reasons.append(ReviewReason(code="DX_NOT_CODED", message="diagnosis is not a documented ICD-10-CM code", subject=f"diagnosis[{i}]"))
-    lines: list[CodedServiceLine] = []
-    for i, px in enumerate(enc.procedures):
-        code = px.code or ""
-        if px.system in (CPT_SYSTEM, HCPCS_SYSTEM) and (CPT_RE.match(code) or HCPCS_RE.match(code)):
-            lines.append(CodedServiceLine(
-                line_number=len(lines) + 1, code=code,
-                code_type=ProcedureCodeType.HCPCS if HCPCS_RE.match(code) else ProcedureCodeType.CPT,
-                modifiers=list(px.modifiers), units=px.units,
-                charge=px.charge if px.charge is not None else DEFAULT_CHARGE,
-                charge_source=ChargeSource.DOCUMENTED if px.charge is not None else ChargeSource.FEE_SCHEDULE,
-                diagnosis_pointers=list(range(1, min(len(diagnoses), 4) + 1)) or [1],
-                provenance=Provenance.DOCUMENTED, confidence=1.0, rule_id="PX-DOC-001", code_set_version="CPT/HCPCS",
-            ))
-        else:
-            reasons.append(ReviewReason(code="PROC_NOT_CODED", message="procedure is not a documented CPT/HCPCS code", subject=f"procedure[{i}]"))
-    if not diagnoses:
-        reasons.append(ReviewReason(code="MISSING_DOCUMENTATION", message="no codable diagnosis"))
-    if not lines:
-        reasons.append(ReviewReason(code="MISSING_DOCUMENTATION", message="no codable procedure"))
-    if reasons:
-        return CodingResult(None, CodingReviewItem(
-            encounter_id=enc.encounter_id, encounter_version=enc.version, routed_at=now, reasons=reasons,
-            confidence=0.0, proposed_diagnoses=diagnoses, proposed_service_lines=lines, coder_version=CODER_VERSION,
-        ))
-    return CodingResult(CodedEncounter(
-        encounter_id=enc.encounter_id, encounter_version=enc.version, coded_at=now, patient=enc.patient,
-        coverage=enc.coverage, rendering_provider=enc.rendering_provider, billing_provider=enc.billing_provider,
-        date_of_service=enc.date_of_service, place_of_service=enc.place_of_service, visit_type=enc.visit_type,
-        patient_status=enc.patient_status, total_time_minutes=enc.total_time_minutes, mdm_level=enc.mdm_level,
-        diagnoses=diagnoses, service_lines=lines, confidence=1.0, coder_version=CODER_VERSION,
-    ), None)
+    return default_coder().code(enc, now)
+
+
+__all__ = ["CodingReference", "Coder", "CodingResult", "code_encounter", "default_coder", "CODER_VERSION"]

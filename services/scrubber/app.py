@@ -1,12 +1,13 @@
 """Scrubber service wiring: encounters.coded.v1 -> claims.v1 | claims.held.v1.
 
-The ``scrubber-emitted-claims`` table (keyed by encounter id, like its input topic)
+The ``emitted-claims`` table (keyed by encounter id, like its input topic)
 remembers the claim versions already emitted, so a redelivered coded encounter never
 produces a second claim."""
 
 from __future__ import annotations
 
 import faust
+from mode import CrashingSupervisor
 
 from claimflow import metrics, topics
 from claimflow.models import CodedEncounter, utcnow
@@ -22,7 +23,7 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     settings = settings or get_settings()
     app = make_app(SERVICE, settings, **overrides)
     processor = Processor(app, SERVICE, settings=settings)
-    emitted = app.Table("scrubber-emitted-claims", default=None, partitions=partitions_of(topics.ENCOUNTERS_CODED))
+    emitted = app.Table(topics.EMITTED_CLAIMS.table, default=None, partitions=partitions_of(topics.EMITTED_CLAIMS.source))
 
     async def handle(coded: CodedEncounter, event) -> list[Output]:
         seen = emitted.get(coded.encounter_id)
@@ -43,7 +44,7 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         metrics.SCRUB_OUTCOMES.labels("held").inc()
         return Result([Output(topics.CLAIMS_HELD, result.held.claim_id, result.held)], remember)
 
-    @app.agent(raw_topic(app, topics.ENCOUNTERS_CODED), name="scrubber.coded-encounters", concurrency=1)
+    @app.agent(raw_topic(app, topics.ENCOUNTERS_CODED), name="scrubber.coded-encounters", concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def scrub_claims(stream):
         await processor.run(stream, topics.ENCOUNTERS_CODED, CodedEncounter, handle)
 
