@@ -16,8 +16,15 @@ def claim_id(encounter_id: str, encounter_version: int) -> str:
     return "CF" + _digest("claim", encounter_id, encounter_version)
 
 
-def adjudication_id(payer_id: str, claim_id: str, payer_claim_control_number: str, status_code: str, remittance_date) -> str:
-    return "ADJ" + _digest("adj", payer_id, claim_id, payer_claim_control_number, status_code, remittance_date)
+def adjudication_id(payer_id: str, claim_id: str, payer_claim_control_number: str, status_code: str, remittance_date,
+                    discriminator: str | None = None) -> str:
+    """Id of one claim payment. ``discriminator`` separates remittances that repeat every
+    other part (an 835 paying the same claim twice on one check with the same payer control
+    number, status and date): the 835 reader passes trace number + CLP position for such a
+    repeat only. ``None`` (the default) gives the same ids as before it existed."""
+    if discriminator is None:
+        return "ADJ" + _digest("adj", payer_id, claim_id, payer_claim_control_number, status_code, remittance_date)
+    return "ADJ" + _digest("adj", payer_id, claim_id, payer_claim_control_number, status_code, remittance_date, discriminator)
 
 
 def status_event_id(claim_id: str, trigger_id: str, state: str) -> str:

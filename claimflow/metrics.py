@@ -71,3 +71,25 @@ CONSUMER_LAG = Gauge(
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
+
+ADJUDICATION_FINDINGS = Counter(
+    "claimflow_adjudication_findings_total",
+    "Posting findings (balancing, reversal matching, stale events) by code family.",
+    ["code"],
+)
+UNKNOWN_REASON_CODES = Counter(
+    "claimflow_unknown_reason_codes_total",
+    "Adjudications carrying CARC/RARC codes missing from the loaded code lists (routed to manual review).",
+)
+PENDING_REMITTANCES = Gauge(
+    "claimflow_pending_remittances",
+    "Adjudications waiting for their claim to be seen.",
+)
+UNMATCHED_REMITTANCES = Counter(
+    "claimflow_unmatched_remittances_total",
+    "Adjudications dead-lettered because their claim never arrived in time.",
+)
+APPEAL_BACKLOG = Gauge(
+    "claimflow_appeal_backlog_items",
+    "Open appeal work items.",
+)

@@ -491,6 +491,73 @@ class ClaimStatusChanged(Contract):
     paid: Money | None = None
 
 
+# --- adjudicator outputs: corrections, patient bills, appeal outcomes -------------------
+
+
+class CorrectionRequest(Contract):
+    """A claim to fix and send again (new claim or frequency-7 replacement). Topic proposal:
+    ``claims.corrections.v1`` keyed by claim id."""
+
+    avro_name: ClassVar[str] = "CorrectionRequest"
+    correction_id: str
+    claim_id: str
+    adjudication_id: str
+    payer_id: str
+    disposition: Disposition
+    rule_id: str
+    line_numbers: list[int] = Field(default_factory=list)
+    reason_codes: list[str]
+    remark_codes: list[str] = Field(default_factory=list)
+    frequency_code: str = Field(pattern=r"^[178]$", description="1 new claim (unprocessable), 7 replacement")
+    suggested_modifiers: list[str] = Field(default_factory=list)
+    amount: Money
+    explanation: str
+    created_at: datetime
+
+
+class PatientBill(Contract):
+    """Patient responsibility to put on a statement (negative amount = credit after a
+    reversal). Topic proposal: ``billing.patient.v1`` keyed by claim id."""
+
+    avro_name: ClassVar[str] = "PatientBill"
+    bill_id: str
+    claim_id: str
+    adjudication_id: str
+    payer_id: str
+    rule_id: str
+    amount: Money
+    deductible: Money
+    coinsurance: Money
+    copay: Money
+    other: Money
+    remittance_date: date
+    created_at: datetime
+
+
+class AppealOutcomeKind(str, Enum):
+    OVERTURNED = "overturned"
+    PARTIALLY_OVERTURNED = "partially_overturned"
+    UPHELD = "upheld"
+    WITHDRAWN = "withdrawn"
+
+
+class AppealOutcome(Contract):
+    """A payer's decision on a filed appeal. Topic proposal: ``appeals.outcomes.v1`` keyed
+    by claim id; written by the appeals desk / payer gateway."""
+
+    avro_name: ClassVar[str] = "AppealOutcome"
+    outcome_id: str
+    work_item_id: str
+    claim_id: str
+    payer_id: str
+    reason_code: str = Field(description="primary CARC of the appealed denial, e.g. 50")
+    appeal_level: AppealLevel
+    outcome: AppealOutcomeKind
+    recovered_amount: Money = Field(default=0, ge=0)
+    decided_on: date
+    received_at: datetime
+
+
 CONTRACT_MODELS: dict[str, type[Contract]] = {
     m.avro_name: m
     for m in (
@@ -503,5 +570,8 @@ CONTRACT_MODELS: dict[str, type[Contract]] = {
         Adjudication,
         DenialWorkItem,
         ClaimStatusChanged,
+        CorrectionRequest,
+        PatientBill,
+        AppealOutcome,
     )
 }

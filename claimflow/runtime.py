@@ -84,9 +84,11 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
     return app
 
 
-def raw_topic(app: faust.App, spec: TopicSpec):
+def raw_topic(app: faust.App, spec: TopicSpec, *more: TopicSpec):
+    """A raw-bytes Faust topic for one catalog topic (or several with equal partitions)."""
     return app.topic(
         spec.name,
+        *(m.name for m in more),
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
@@ -208,6 +210,27 @@ class Processor:
     async def run(self, stream, spec: TopicSpec, model: type[Contract], handler: Handler) -> None:
         async for event in stream.events():
             await self.handle_event(event, spec, model, handler)
+
+    async def run_routes(self, stream, routes: dict[str, tuple[TopicSpec, type[Contract], Handler]]) -> None:
+        """One agent over several co-partitioned topics, dispatching by source topic."""
+        async for event in stream.events():
+            spec, model, handler = routes[event.message.topic]
+            await self.handle_event(event, spec, model, handler)
+
+    async def dead_letter_record(self, key: str, record: Contract, stage: Stage, error_class: str, message: str,
+                                 origin: dict | None = None) -> None:
+        """Dead-letter a record that is no longer tied to a consumed event (e.g. a parked
+        remittance that expired); ``origin`` carries its original coordinates."""
+        origin = origin or {}
+        spec_value = type(record).avro_name
+        headers = dead_letter_headers(
+            topic=str(origin.get("topic", "")), partition=int(origin.get("partition", -1)), offset=int(origin.get("offset", -1)),
+            service=self.service, stage=stage, error_class=error_class, error_message=message,
+        )
+        await self.dlq.send(key=key.encode(), value=self.codec.encode(spec_value, record.to_avro()), headers=headers)
+        metrics.DEAD_LETTERS.labels(self.service, stage.value).inc()
+        log.warning("dead-lettered %s from %s[%s]@%s stage=%s error=%s", spec_value, origin.get("topic"),
+                    origin.get("partition"), origin.get("offset"), stage.value, error_class)
 
 
 def _header_items(headers) -> Iterable[tuple[str, bytes]]:

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from claimflow.settings import Settings, get_settings
 
-SERVICES = ("coder", "scrubber", "adjudicator")
+SERVICES = ("coder", "scrubber", "adjudicator", "payer-sim", "payer-gateway")
 
 
 def build_service_app(service: str, settings: Settings | None = None):
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
-    module = importlib.import_module(f"services.{service}.app")
+    module = importlib.import_module(f"services.{service.replace('-', '_')}.app")
     return module.build_app(settings or get_settings())
 
 

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-SERVICE_PORTS = {"coder": 6101, "scrubber": 6102, "adjudicator": 6103}
+SERVICE_PORTS = {"coder": 6101, "scrubber": 6102, "adjudicator": 6103, "fhir-gateway": 6104, "payer-sim": 6105, "payer-gateway": 6106}
 
 
 class Settings(BaseSettings):
@@ -43,6 +43,28 @@ class Settings(BaseSettings):
     port_coder: int = SERVICE_PORTS["coder"]
     port_scrubber: int = SERVICE_PORTS["scrubber"]
     port_adjudicator: int = SERVICE_PORTS["adjudicator"]
+    port_fhir_gateway: int = SERVICE_PORTS["fhir-gateway"]
+    port_payer_sim: int = SERVICE_PORTS["payer-sim"]
+    port_payer_gateway: int = SERVICE_PORTS["payer-gateway"]
+
+    # FHIR gateway (EHR edge)
+    fhir_bearer_token: SecretStr | None = Field(None, description="when set, POSTs need Authorization: Bearer <token>")
+    fhir_max_body_bytes: int = 10_485_760
+    fhir_source_system: str = "fhir-gateway"
+    fhir_reference_dir: Path | None = Field(None, description="folder of shared Practitioner/Organization bundles")
+
+    # Payer gateway (X12 edge)
+    x12_outbox: Path = REPO_ROOT / "var" / "x12" / "outbox"
+    x12_inbox: Path = REPO_ROOT / "var" / "x12" / "inbox"
+    x12_state_dir: Path = REPO_ROOT / "var" / "x12" / "state"
+    x12_batch_seconds: float = 2.0
+
+    # Adjudicator
+    adjudicator_pending_ttl_hours: float = Field(72.0, description="how long a remittance waits for its claim before it is dead-lettered as unmatched")
+    adjudicator_sweep_seconds: float = 30.0
+
+    # Payer simulator
+    payer_sim_seed: int = 7
     data_dir: Path = REPO_ROOT / "var" / "data"
     table_store: str = Field("rocksdb://", description="Faust table store: rocksdb:// in production, memory:// in tests")
     app_id_prefix: str = "claimflow"
@@ -50,7 +72,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = 1_048_576
 
     def port_for(self, service: str) -> int:
-        return int(getattr(self, f"port_{service}"))
+        return int(getattr(self, f"port_{service.replace('-', '_')}"))
 
     def kafka_python_config(self) -> dict:
         """Connection settings for kafka-python clients (CLI, admin, tests)."""

@@ -175,6 +175,7 @@ class Posting:
     findings: list[Finding] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     unmatched: list[Adjudication] = field(default_factory=list)  # dead-letter these (stage=rules)
+    unmatched_origins: list[dict | None] = field(default_factory=list)  # the ``origin`` given when each was parked
     ignored: str | None = None  # why a lifecycle event did not move the claim
     model_changed: bool = False  # persist policy.model.to_dict()
     metrics: MetricHooks = field(default_factory=MetricHooks)
@@ -594,6 +595,7 @@ def _release_pending(res: Posting, e: dict, now: datetime, policy: Policy) -> No
         adj = Adjudication.model_validate(item["adjudication"])
         if datetime.fromisoformat(item["expires_at"]) <= now:
             res.unmatched.append(adj)
+            res.unmatched_origins.append(item.get("origin"))
             res.metrics.unmatched += 1
             continue
         res.metrics.pending_released += 1
@@ -612,6 +614,7 @@ def expire_pending(entry: dict | None, now: datetime) -> Posting:
     for item in e["pending"]:
         if datetime.fromisoformat(item["expires_at"]) <= now:
             res.unmatched.append(Adjudication.model_validate(item["adjudication"]))
+            res.unmatched_origins.append(item.get("origin"))
         else:
             keep.append(item)
     e["pending"] = keep
@@ -621,23 +624,26 @@ def expire_pending(entry: dict | None, now: datetime) -> Posting:
     return res
 
 
-def apply_adjudication(entry: dict | None, adj: Adjudication, now: datetime, policy: Policy | None = None) -> Posting:
+def apply_adjudication(entry: dict | None, adj: Adjudication, now: datetime, policy: Policy | None = None,
+                       origin: dict | None = None) -> Posting:
     """adjudications.v1: post the remit (once per adjudication id). With
     ``policy.require_claim`` an adjudication for a claim not seen yet waits (``.pending``)
-    until the claim arrives or ``policy.pending_ttl`` passes (then ``.unmatched``)."""
+    until the claim arrives or ``policy.pending_ttl`` passes (then ``.unmatched``, with
+    the JSON ``origin`` given here, e.g. topic/partition/offset, for the DLQ headers)."""
     policy = policy or Policy()
     e = load_entry(entry, adj.claim_id)
     res = Posting(e)
     expired = expire_pending(e, now)
     if expired.unmatched:
         res.unmatched, e["pending"] = expired.unmatched, expired.entry["pending"] if expired.entry else []
+        res.unmatched_origins = expired.unmatched_origins
         res.metrics.unmatched = len(expired.unmatched)
     if adj.adjudication_id in _posted_ids(e):
         res.duplicate = True
         return res
     if policy.require_claim and not e["known"]:
         e["pending"].append({"adjudication": adj.model_dump(mode="json"), "received_at": now.isoformat(),
-                             "expires_at": (now + policy.pending_ttl).isoformat()})
+                             "expires_at": (now + policy.pending_ttl).isoformat(), "origin": origin})
         res.pending = True
         res.metrics.pending_added += 1
         return res

@@ -80,3 +80,21 @@ def preventive_code(status: PatientStatus, dob: date, dos: date) -> EmDecision:
     band = 0 if age < 1 else 1 if age <= 4 else 2 if age <= 11 else 3 if age <= 17 else 4 if age <= 39 else 5 if age <= 64 else 6
     table = PREVENTIVE_NEW if status == PatientStatus.NEW else PREVENTIVE_EST
     return EmDecision(table[band], "EM-PREV-001", f"preventive visit, age band {band + 1} of 7", 0.95)
+
+
+def prolonged_units(status: PatientStatus, minutes: int | None, medicare: bool) -> tuple[str, int] | None:
+    """Prolonged office time on top of a time-selected 99205/99215.
+
+    CPT 99417: each full 15 minutes beyond the level-5 minimum (new 60, established 40).
+    Medicare G2212: each full 15 minutes beyond the level-5 maximum of the old time range
+    (new 74, established 54), i.e. first unit at 89 / 69 minutes."""
+    if minutes is None:
+        return None
+    if medicare:
+        base = 74 if status == PatientStatus.NEW else 54
+        code = "G2212"
+    else:
+        base = 60 if status == PatientStatus.NEW else 40
+        code = "99417"
+    units = (minutes - base) // 15
+    return (code, units) if units >= 1 else None

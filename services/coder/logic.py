@@ -10,7 +10,7 @@ year's code set is not loaded) becomes a machine-readable ReviewReason; nothing 
 Rule ids: DX-DOC-001 documented ICD-10-CM, DX-MAP-001 SNOMED map, DX-TXT-001 free text,
 DX-INF-001 preventive Z00 inferred, DX-INF-002 Z23 inferred for immunizations,
 EM-DOC-001 documented E/M supported, EM-TIME-001 / EM-MDM-001 level selected,
-EM-PREV-001 preventive code by age band, EM-STAFF-001 99211, PX-DOC-001 documented
+EM-PREV-001 preventive code by age band, EM-PROLONGED-001 99417/G2212 prolonged time, EM-STAFF-001 99211, PX-DOC-001 documented
 CPT/HCPCS, PX-REV-001 code outside the starter list on a human-corrected version,
 PX-MAP-001 SNOMED procedure map, MOD-LAT-001 laterality modifier, MOD-25-001 modifier 25,
 MOD-95-001 telehealth modifier."""
@@ -34,6 +34,7 @@ from claimflow.models import (
     EncounterEvent,
     Laterality,
     PatientStatus,
+    PlanType,
     ProcedureCodeType,
     Provenance,
     ReviewReason,
@@ -52,7 +53,7 @@ ICD10_SYSTEMS = {ICD10CM_SYSTEM, "icd-10-cm", "ICD-10-CM", "urn:oid:2.16.840.1.1
 SNOMED_SYSTEMS = {SNOMED_SYSTEM, "snomed", "SNOMED-CT", "urn:oid:2.16.840.1.113883.6.96"}
 CPT_SYSTEMS = {CPT_SYSTEM, "cpt", "CPT", "urn:oid:2.16.840.1.113883.6.12"}
 HCPCS_SYSTEMS = {HCPCS_SYSTEM, "hcpcs", "HCPCS", "urn:oid:2.16.840.1.113883.6.285"}
-ICD10_RE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
+ICD10_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
 CPT_RE = re.compile(r"^[0-9]{4}[0-9FTU]$")
 HCPCS_RE = re.compile(r"^[A-V][0-9]{4}$")
 MODIFIER_RE = re.compile(r"^[0-9A-Z]{2}$")
@@ -378,6 +379,14 @@ class Coder:
         mods = ["95"] if enc.visit_type == VisitType.TELEHEALTH else []
         lines.insert(0, _Line(d.code, ProcedureCodeType.CPT, row.category, mods, 1, None, Provenance.INFERRED,
                               d.confidence, d.rule_id, row, "visit"))
+        if d.rule_id == "EM-TIME-001" and em.level_of(d.code) == 5:
+            medicare = enc.coverage is not None and enc.coverage.plan_type == PlanType.MEDICARE
+            extra = em.prolonged_units(status, enc.total_time_minutes, medicare)
+            if extra is not None:
+                pcode, units = extra
+                prow = self.ref.procedures[pcode]
+                lines.insert(1, _Line(pcode, ProcedureCodeType(prow.code_type), prow.category, list(mods), units, None,
+                                      Provenance.INFERRED, 0.92, "EM-PROLONGED-001", prow, "visit"))
 
     # --- inferred diagnoses, sequencing -------------------------------------------------
 
@@ -390,8 +399,10 @@ class Coder:
             age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
             if age >= 18:
                 code = "Z00.00"
-            elif em.age_on(enc.patient.date_of_birth, enc.date_of_service) == 0 and (enc.date_of_service - enc.patient.date_of_birth).days <= 28:
+            elif (enc.date_of_service - enc.patient.date_of_birth).days < 8:
                 code = "Z00.110"
+            elif (enc.date_of_service - enc.patient.date_of_birth).days <= 28:
+                code = "Z00.111"
             else:
                 code = "Z00.129"
             # "without abnormal findings" is only safe when no problem was documented

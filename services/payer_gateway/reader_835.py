@@ -178,7 +178,13 @@ def read_835(txn: TransactionSet, data: bytes, delims: Delimiters, source: str =
             errors.append(X12Error("claim", f"claim {clp.get(1) or '?'}: {safe_errors(exc)}", clp.position, raw, source, st02, "835"))
             continue
         if adj.adjudication_id in seen_ids:
-            findings.append(Finding("DUP-ADJ", "warning", f"claim {adj.claim_id}: a second CLP with the same payer, claim id, payer control number, status and date yields the same adjudication id", clp.position, adj.claim_id, st02))
+            # same payer, claim id, payer control number, status and date as an earlier CLP
+            # (e.g. one check paying a claim twice): keep the first id, tell this one apart
+            # deterministically by trace number + CLP position so both survive downstream.
+            discriminator = f"{remittance.trace_number or ''}:{st02}:{clp.position}"
+            adj = adj.model_copy(update={"adjudication_id": adjudication_id(
+                payer_id, adj.claim_id, adj.payer_claim_control_number, adj.claim_status_code, remit_date, discriminator)})
+            findings.append(Finding("DUP-ADJ", "info", f"claim {adj.claim_id}: a second CLP with the same payer, claim id, payer control number, status and date; its adjudication id is disambiguated by trace number and CLP position", clp.position, adj.claim_id, st02))
         seen_ids.add(adj.adjudication_id)
         paid_total += adj.paid_amount
         remittance.adjudications.append(adj)

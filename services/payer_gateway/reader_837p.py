@@ -87,8 +87,9 @@ def read_837p(txn: TransactionSet, delims: Delimiters) -> list[Claim837]:
                 relationship = seg.get(1)
             elif sid == "CLM":
                 c5 = seg.get(5).split(comp)
-                if len(c5) < 3:
-                    raise X12SyntaxError("CLM05 must be place of service : qualifier : frequency", seg.position)
+                if not c5[0]:
+                    raise X12SyntaxError("CLM05-1 place of service is missing", seg.position)
+                c5 += ["", "", ""]
                 claim = Claim837(claim_id=seg.get(1), total_charge=money(seg.get(2), "CLM02", seg.position),
                                  place_of_service=c5[0], frequency_code=c5[2], diagnoses=[], lines=[], billing_npi=billing_npi,
                                  billing_tax_id=tax_id, payer_id=payer_id, member_id=member_id, payer_responsibility=responsibility,

@@ -120,7 +120,7 @@ def adjudicate(claim: Claim, config: SimConfig | None = None) -> Adjudication:
         if denied_here:
             group_carc = kind.split("-")
             adjs = [Adjustment(group_code=AdjustmentGroup(group_carc[0]), reason_code=group_carc[1], amount=charge,
-                               quantity=Decimal(line.units))]
+                               quantity=money(Decimal(line.units)))]
             remarks = [] if kind in WHOLE_CLAIM else list(DENIAL_REMARKS[kind])
             lines.append(ServicePayment(line_number=line.line_number, procedure_code=line.procedure_code,
                                         modifiers=list(line.modifiers), charge=charge, paid_amount=ZERO,
@@ -147,7 +147,7 @@ def adjudicate(claim: Claim, config: SimConfig | None = None) -> Adjudication:
             remaining -= coins
         lines.append(ServicePayment(line_number=line.line_number, procedure_code=line.procedure_code,
                                     modifiers=list(line.modifiers), charge=charge, paid_amount=remaining,
-                                    units_paid=Decimal(line.units), adjustments=adjs, remark_codes=[]))
+                                    units_paid=money(Decimal(line.units)), adjustments=adjs, remark_codes=[]))
     if kind in WHOLE_CLAIM:
         claim_remarks = list(DENIAL_REMARKS[kind])
     paid = sum((l.paid_amount for l in lines), ZERO)

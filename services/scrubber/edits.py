@@ -487,6 +487,8 @@ def place_of_service(ctx: EditContext) -> list[EditFinding]:
 def em_level(ctx: EditContext) -> list[EditFinding]:
     F = EditFamily.EM_LEVEL
     out = []
+    if ctx.patient_status is None:  # no encounter facts (re-scrub without them): nothing to judge
+        return out
     for line in ctx.claim.lines:
         code = line.procedure_code
         if code not in EM_OFFICE:

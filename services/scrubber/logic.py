@@ -44,6 +44,7 @@ from services.scrubber.refdata import (
     DiagnosisCodeSet,
     IcdCatalog,
     RefDataSet,
+    load_icd10cm_dir,
     load_refdata,
     simple_icd10cm_code_set,
 )
@@ -67,9 +68,14 @@ class ScrubReference:
     def load(cls, data_dir: Path | None = None, *, payers_file: Path | None = None,
              icd_sets: dict[int, DiagnosisCodeSet] | None = None, strict_fiscal_year: bool = False) -> "ScrubReference":
         """STARTER sets by default; normalized files imported into ``data_dir`` replace them.
-        ICD-10-CM: the simple-icd-10-cm release (FY2026) plus any ``icd_sets`` given by FY."""
+        ICD-10-CM: ``icd10cm_fy*.csv`` files in ``data_dir`` when present, else the
+        simple-icd-10-cm release (FY2026); ``icd_sets`` adds or replaces sets by FY."""
         data = load_refdata(Path(data_dir) if data_dir else None, payers_file)
-        catalog = IcdCatalog({SIMPLE_ICD10CM_FY: _default_icd_set()}, strict=strict_fiscal_year)
+        imported = load_icd10cm_dir(Path(data_dir)) if data_dir else {}
+        if imported:  # normalized per-FY sets: the simple-icd-10-cm package is not loaded at all
+            catalog = IcdCatalog(imported, strict=strict_fiscal_year)
+        else:
+            catalog = IcdCatalog({SIMPLE_ICD10CM_FY: _default_icd_set()}, strict=strict_fiscal_year)
         for fy, s in (icd_sets or {}).items():
             catalog.register(fy, s)
         return cls(data, catalog)

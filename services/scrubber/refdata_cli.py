@@ -7,6 +7,8 @@ layout. Hook it into the main CLI with ``cli.add_command(refdata)``.
     refdata import mce  mce/ --out DIR            (a folder imports every version)
     refdata import carc carc.csv --out DIR
     refdata import rarc rarc.csv --out DIR
+    refdata import icd10cm --out DIR              (the installed simple-icd-10-cm, FY2026)
+    refdata import icd10cm icd10cm_order_2025.txt --fy 2025 --out DIR
     refdata show DIR
 
 Start the scrubber with DIR (``ScrubReference.load(DIR)``); anything not imported stays on
@@ -21,11 +23,21 @@ import click
 
 from services.scrubber import refdata as rd
 
-KINDS = ("ptp", "mue", "hcpcs", "mce", "carc", "rarc")
+KINDS = ("ptp", "mue", "hcpcs", "mce", "carc", "rarc", "icd10cm")
 
 
-def run_import(kind: str, sources: list[Path], out: Path, version: str | None = None) -> tuple[int, Path, str]:
+def run_import(kind: str, sources: list[Path], out: Path, version: str | None = None, fy: int | None = None) -> tuple[int, Path, str]:
     """Import ``sources`` of ``kind`` into ``out``; returns (rows, written file, version)."""
+    if kind == "icd10cm":
+        if sources:
+            if fy is None:
+                raise click.UsageError("icd10cm from a CMS order file needs --fy")
+            cs = rd.import_icd10cm_order(sources[0], fy, version)
+        else:  # the installed simple-icd-10-cm release
+            cs, fy = rd.simple_icd10cm_code_set(), fy or rd.SIMPLE_ICD10CM_FY
+        return len(cs.codes), rd.write_icd10cm(cs, out, fy), cs.version
+    if not sources:
+        raise click.UsageError(f"{kind} needs a source file")
     if kind == "ptp":
         t = rd.import_ptp(sources, version)
         return len(t), rd.write_ptp(t, out), t.info.version
@@ -53,14 +65,18 @@ def refdata() -> None:
 
 @refdata.command(name="import")
 @click.argument("kind", type=click.Choice(KINDS))
-@click.argument("src", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("src", nargs=-1, required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="folder for normalized files")
 @click.option("--version", "version", default=None, help="dataset version (default: taken from the file name)")
-def import_cmd(kind: str, src: tuple[Path, ...], out: Path, version: str | None) -> None:
-    """Import official SRC file(s) of KIND into the normalized folder --out."""
+@click.option("--fy", "fy", type=int, default=None, help="icd10cm only: fiscal year of the code set")
+def import_cmd(kind: str, src: tuple[Path, ...], out: Path, version: str | None, fy: int | None) -> None:
+    """Import official SRC file(s) of KIND into the normalized folder --out.
+
+    icd10cm: SRC is a CMS icd10cm_order_YYYY.txt file with --fy, or nothing to export the
+    installed simple-icd-10-cm release."""
     started = time.monotonic()
     try:
-        rows, path, ver = run_import(kind, list(src), out, version)
+        rows, path, ver = run_import(kind, list(src), out, version, fy)
     except rd.RefDataError as exc:
         raise click.ClickException(f"{kind}: {exc}") from exc
     click.echo(f"{kind}: {rows} rows, version {ver} -> {path} ({time.monotonic() - started:.1f}s)")

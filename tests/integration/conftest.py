@@ -34,15 +34,19 @@ def kafka_broker():
 class Pipeline:
     """The services running as processes against the test broker, with fresh topics."""
 
-    def __init__(self, broker: LocalBroker, root: Path, services=SERVICES, port_base: int = 16100):
+    def __init__(self, broker: LocalBroker, root: Path, services=SERVICES, port_base: int = int(os.environ.get("CLAIMFLOW_TEST_PORT_BASE", "16100"))):
         self.broker = broker
         self.root = root
         prefix = f"t{uuid.uuid4().hex[:6]}"
-        ports = {s: port_base + i for i, s in enumerate(("coder", "scrubber", "adjudicator"))}
+        ports = {s.replace("-", "_"): port_base + i for i, s in enumerate(SERVICES)}
         self.settings = Settings(kafka_bootstrap=broker.bootstrap, data_dir=root / "data", app_id_prefix=prefix,
+                                 x12_outbox=root / "x12" / "outbox", x12_inbox=root / "x12" / "inbox", x12_state_dir=root / "x12" / "state",
                                  **{f"port_{s}": p for s, p in ports.items()})
         self.env = {
             "CLAIMFLOW_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "CLAIMFLOW_X12_OUTBOX": str(root / "x12" / "outbox"),
+            "CLAIMFLOW_X12_INBOX": str(root / "x12" / "inbox"),
+            "CLAIMFLOW_X12_STATE_DIR": str(root / "x12" / "state"),
             "CLAIMFLOW_DATA_DIR": str(root / "data"),
             "CLAIMFLOW_APP_ID_PREFIX": prefix,
             **{f"CLAIMFLOW_PORT_{s.upper()}": str(p) for s, p in ports.items()},

@@ -25,7 +25,7 @@ from claimflow.synthetic import EncounterGenerator, adjudication_for
 from claimflow.models import (
     Claim, ClaimState, ClaimStatusChanged, CodedDiagnosis, CodedEncounter, CodedServiceLine, CodingReviewItem,
     DenialWorkItem, Disposition, EditFamily, EditFinding, HeldClaim, Provenance, ReviewReason, ServiceLine, Severity,
-    AppealLevel,
+    AppealLevel, AppealOutcome, AppealOutcomeKind, CorrectionRequest, PatientBill,
 )
 
 
@@ -66,7 +66,17 @@ def sample_records():
     status = ClaimStatusChanged(event_id="ST1", claim_id=adj.claim_id, state=ClaimState.DENIED, previous_state=ClaimState.SUBMITTED,
                                 occurred_at=now, source_service="adjudicator", trigger_id=adj.adjudication_id, reason="CLP02=4",
                                 disposition=Disposition.APPEAL, rule_id="DEN-CO50", charge=Decimal("140.00"), paid=Decimal("0.00"))
+    correction = CorrectionRequest(correction_id="CR1", claim_id=adj.claim_id, adjudication_id=adj.adjudication_id, payer_id=adj.payer_id,
+                                   disposition=Disposition.CORRECT_AND_RESUBMIT, rule_id="DEN-001", reason_codes=["CO-16"], remark_codes=["MA130"],
+                                   frequency_code="1", amount=Decimal("140.00"), explanation="add missing info", created_at=now)
+    bill = PatientBill(bill_id="PB1", claim_id=adj.claim_id, adjudication_id=adj.adjudication_id, payer_id=adj.payer_id, rule_id="DEN-003",
+                       amount=Decimal("20.00"), deductible=Decimal("0.00"), coinsurance=Decimal("0.00"), copay=Decimal("20.00"),
+                       other=Decimal("0.00"), remittance_date=adj.remittance_date, created_at=now)
+    outcome = AppealOutcome(outcome_id="AO1", work_item_id="WI1", claim_id=adj.claim_id, payer_id=adj.payer_id, reason_code="50",
+                            appeal_level=AppealLevel.REDETERMINATION, outcome=AppealOutcomeKind.OVERTURNED, recovered_amount=Decimal("140.00"),
+                            decided_on=date(2027, 1, 5), received_at=now)
     records = {
+        "CorrectionRequest": correction, "PatientBill": bill, "AppealOutcome": outcome,
         "EncounterEvent": enc, "CodedEncounter": coded, "CodingReviewItem": review, "Claim": claim, "HeldClaim": held,
         "EditFinding": finding, "Adjudication": adj, "DenialWorkItem": work, "ClaimStatusChanged": status,
     }

@@ -245,11 +245,13 @@ def test_adjudication_before_status_event_matches_on_status():
 def test_pending_then_expired_is_unmatched():
     adj = paid_adj("CLOST")
     policy = Policy(pending_ttl=timedelta(hours=6))
-    p = apply_adjudication(None, adj, NOW, policy)
-    early = expire_pending(p.entry, NOW + timedelta(hours=5))
+    origin = {"topic": "adjudications.v1", "partition": 2, "offset": 41}
+    p = apply_adjudication(None, adj, NOW, policy, origin=origin)
+    early = expire_pending(roundtrip(p.entry), NOW + timedelta(hours=5))
     assert early.unmatched == [] and early.entry["pending"]
-    late = expire_pending(p.entry, NOW + timedelta(hours=6))
+    late = expire_pending(roundtrip(p.entry), NOW + timedelta(hours=6))
     assert late.unmatched == [adj] and late.entry is None and late.metrics.unmatched == 1
+    assert late.unmatched_origins == [origin]
     # the claim shows up after expiry: the stale remit is not posted, it is reported
     t = apply_claim(p.entry, make_claim().model_copy(update={"claim_id": "CLOST"}), NOW + timedelta(hours=7), policy)
     assert t.unmatched == [adj] and t.entry["totals"]["paid"] == "0.00"
