@@ -104,6 +104,11 @@ def run(service: str) -> None:
     """Run SERVICE (coder, scrubber, adjudicator) or `all` (one process each)."""
     from claimflow import services
 
+    if service == "fhir-gateway":
+        from services.fhir_gateway.app import run_gateway
+
+        run_gateway(get_settings())
+        return
     if service != "all":
         services.run_worker(service)
         return
@@ -221,6 +226,13 @@ def demo(count: int, keep_running: bool) -> None:
 
     summary = run_demo(count=count, keep_running=keep_running)
     click.echo(json.dumps(summary, indent=2))
+
+
+from services.fhir_gateway.cli import ingest as _ingest_group  # noqa: E402
+from services.payer_gateway.cli import x12 as _x12_group  # noqa: E402
+
+main.add_command(_x12_group)
+main.add_command(_ingest_group)
 
 
 if __name__ == "__main__":

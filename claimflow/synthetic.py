@@ -58,7 +58,14 @@ EM_EST = [("99212", 10), ("99213", 20), ("99214", 30), ("99215", 40)]
 FEES = {"99202": "95.00", "99203": "140.00", "99204": "210.00", "99205": "275.00", "99211": "35.00", "99212": "70.00",
         "99213": "110.00", "99214": "160.00", "99215": "220.00", "99396": "230.00", "99397": "250.00", "36415": "12.00",
         "81002": "9.00", "90471": "25.00", "90686": "30.00", "11102": "120.00", "17110": "140.00", "G0439": "180.00",
-        "93000": "45.00", "87880": "22.00", "96127": "8.00", "J1885": "6.00"}
+        "93000": "45.00", "87880": "22.00", "96127": "8.00", "J1885": "6.00",
+        "99381": "160.00", "99382": "165.00", "99383": "170.00", "99384": "185.00", "99385": "190.00", "99386": "220.00", "99387": "240.00",
+        "99391": "140.00", "99392": "150.00", "99393": "150.00", "99394": "165.00", "99395": "175.00"}
+# preventive visit codes by age band (new, established): <1, 1-4, 5-11, 12-17, 18-39, 40-64, 65+
+PREVENTIVE_BANDS = [(1, "99381", "99391"), (5, "99382", "99392"), (12, "99383", "99393"), (18, "99384", "99394"),
+                    (40, "99385", "99395"), (65, "99386", "99396"), (200, "99387", "99397")]
+# a minor procedure and a diagnosis that supports it
+PROCEDURE_REASONS = {"11102": ("L98.9", "skin lesion"), "17110": ("B07.9", "viral wart"), "93000": ("R07.9", "chest pain")}
 MDM_FOR_EM = {"2": MdmLevel.STRAIGHTFORWARD, "3": MdmLevel.LOW, "4": MdmLevel.MODERATE, "5": MdmLevel.HIGH}
 BILLING_NPI = "1234567893"  # valid check digit (CMS example)
 
@@ -101,13 +108,14 @@ class EncounterGenerator:
         r = self.rng
         patient = self.patient(i)
         payer_id, payer_name, plan = r.choice(PAYERS)
-        age = (self.today - patient.date_of_birth).days // 365
+        dos = self.today - timedelta(days=r.randint(1, 60))
+        dob = patient.date_of_birth
+        age = dos.year - dob.year - ((dos.month, dos.day) < (dob.month, dob.day))
         if age >= 65:
             payer_id, payer_name, plan = PAYERS[0]
         coverage = Coverage(payer_id=payer_id, payer_name=payer_name, plan_type=plan, member_id=f"M{r.randint(10**8, 10**9 - 1)}",
                             group_number=None if plan != PlanType.COMMERCIAL else f"G{r.randint(1000, 9999)}",
                             relationship=SubscriberRelationship.SELF)
-        dos = self.today - timedelta(days=r.randint(1, 60))
         kind = r.choices(["office", "telehealth", "preventive", "procedure"], weights=[60, 15, 15, 10])[0]
         status = r.choice([PatientStatus.NEW, PatientStatus.ESTABLISHED, PatientStatus.ESTABLISHED, PatientStatus.ESTABLISHED])
         conds = r.sample(CONDITIONS, k=r.randint(1, 4))
@@ -119,9 +127,11 @@ class EncounterGenerator:
         visit = VisitType.OFFICE
         if kind == "preventive":
             visit = VisitType.PREVENTIVE
-            code = "99397" if age >= 65 else "99396"
+            band = next(b for b in PREVENTIVE_BANDS if age < b[0])
+            code = band[1] if status == PatientStatus.NEW else band[2]
             procedures.append(self._proc(code))
-            diagnoses.insert(0, DocumentedDiagnosis(system=ICD10, code="Z00.00", display="routine adult exam", is_primary=True))
+            exam = ("Z00.129", "routine child health exam") if age < 18 else ("Z00.00", "routine adult exam")
+            diagnoses.insert(0, DocumentedDiagnosis(system=ICD10, code=exam[0], display=exam[1], is_primary=True))
             diagnoses[1] = diagnoses[1].model_copy(update={"is_primary": False})
         else:
             table = EM_NEW if status == PatientStatus.NEW else EM_EST
@@ -133,12 +143,15 @@ class EncounterGenerator:
                 visit, pos = VisitType.TELEHEALTH, "10"
                 procedures[0] = procedures[0].model_copy(update={"modifiers": ["95"]})
             if kind == "procedure":
-                procedures.append(self._proc(r.choice(["11102", "17110", "93000"])))
+                minor = r.choice(sorted(PROCEDURE_REASONS))
+                procedures.append(self._proc(minor))
                 procedures[0] = procedures[0].model_copy(update={"modifiers": ["25"]})
-            if r.random() < 0.25:
+                _add_dx(diagnoses, *PROCEDURE_REASONS[minor])
+            if kind == "office" and r.random() < 0.25:  # labs need the patient in the office
                 procedures.append(self._proc("36415"))
-            if r.random() < 0.15:
+            if kind == "office" and r.random() < 0.15:
                 procedures.append(self._proc("87880"))
+                _add_dx(diagnoses, "J02.9", "sore throat")
         diagnoses = diagnoses[:12]
         enc = EncounterEvent(
             encounter_id=f"ENC-{i:07d}", version=1, source_system="synthetic-ehr",
@@ -164,6 +177,11 @@ class EncounterGenerator:
     def _proc(self, code: str) -> DocumentedProcedure:
         system = HCPCS if code[0].isalpha() else CPT
         return DocumentedProcedure(system=system, code=code, display=f"service {code}", units=1, charge=Decimal(FEES[code]))
+
+
+def _add_dx(diagnoses: list[DocumentedDiagnosis], code: str, display: str) -> None:
+    if all(d.code != code for d in diagnoses):
+        diagnoses.append(DocumentedDiagnosis(system=ICD10, code=code, display=display))
 
 
 def encounter_charge(enc: EncounterEvent) -> Decimal:

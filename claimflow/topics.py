@@ -30,6 +30,8 @@ class TopicSpec:
 
 ENCOUNTERS = TopicSpec("encounters.v1", "encounter_id", "EncounterEvent", "Encounters published by EHRs and the FHIR gateway.")
 ENCOUNTERS_CODED = TopicSpec("encounters.coded.v1", "encounter_id", "CodedEncounter", "Encounters coded by the coder.")
+ENCOUNTERS_CODED_BY_DAY = TopicSpec("encounters.coded.by-day.v1", "day_key", "CodedEncounter",
+                                    "Scrubber-internal repartition of coded encounters by patient+provider+date (an opaque hash), so cross-claim edits see every claim of a day in one partition.")
 CODING_REVIEW = TopicSpec("coding.review.v1", "encounter_id", "CodingReviewItem", "Encounters the coder sends to a human coder.")
 CLAIMS = TopicSpec("claims.v1", "claim_id", "Claim", "Clean (or warning-only) claims ready for submission.")
 CLAIMS_HELD = TopicSpec("claims.held.v1", "claim_id", "HeldClaim", "Claims held by the scrubber for correction.")
@@ -48,6 +50,7 @@ DLQ_PAYER_GATEWAY = TopicSpec("dlq.payer-gateway.v1", "original key", RAW, "Pois
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     ENCOUNTERS,
     ENCOUNTERS_CODED,
+    ENCOUNTERS_CODED_BY_DAY,
     CODING_REVIEW,
     CLAIMS,
     CLAIMS_HELD,
@@ -90,9 +93,10 @@ class TableSpec:
         return f"{app_id_prefix}-{self.service}-{self.table}-changelog"
 
 
-EMITTED_CLAIMS = TableSpec("scrubber", "emitted-claims", ENCOUNTERS_CODED)
+EMITTED_CLAIMS = TableSpec("scrubber", "emitted-claims", ENCOUNTERS_CODED_BY_DAY)
+DAY_HISTORY = TableSpec("scrubber", "day-history", ENCOUNTERS_CODED_BY_DAY)
 CLAIM_LEDGER = TableSpec("adjudicator", "claim-ledger", ADJUDICATIONS)
-ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, CLAIM_LEDGER)
+ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, CLAIM_LEDGER)
 
 
 def load_tables(path: Path = CATALOG_PATH) -> list[tuple[str, str, str]]:

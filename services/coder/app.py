@@ -9,18 +9,19 @@ from claimflow import metrics, topics
 from claimflow.models import EncounterEvent, utcnow
 from claimflow.runtime import Output, Processor, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
-from services.coder.logic import code_encounter
+from services.coder.logic import Coder, CodingReference
 
 SERVICE = "coder"
 
 
-def build_app(settings: Settings | None = None, **overrides) -> faust.App:
+def build_app(settings: Settings | None = None, reference: CodingReference | None = None, **overrides) -> faust.App:
     settings = settings or get_settings()
     app = make_app(SERVICE, settings, **overrides)
     processor = Processor(app, SERVICE, settings=settings)
+    coder = Coder(reference or CodingReference.load())  # code sets, maps and search index: once, at start
 
     async def handle(enc: EncounterEvent, event) -> list[Output]:
-        result = code_encounter(enc, utcnow())
+        result = coder.code(enc, utcnow())
         if result.coded is not None:
             metrics.CODING_OUTCOMES.labels("coded").inc()
             return [Output(topics.ENCOUNTERS_CODED, enc.encounter_id, result.coded)]

@@ -96,11 +96,28 @@ def _reset_topics(settings: Settings) -> None:
     create_topics(settings)
 
 
+def _pipeline(kafka_broker, root: Path, services):
+    pipe = Pipeline(kafka_broker, root, services=services)
+    _reset_topics(pipe.settings)
+    return pipe.start()
+
+
+CORE = ("coder", "scrubber", "adjudicator")
+
+
 @pytest.fixture
 def pipeline(kafka_broker, tmp_path):
-    pipe = Pipeline(kafka_broker, tmp_path)
-    _reset_topics(pipe.settings)
-    pipe.start()
+    """coder + scrubber + adjudicator (adjudications are published by the test)."""
+    pipe = _pipeline(kafka_broker, tmp_path, CORE)
+    yield pipe
+    codes = pipe.stop()
+    assert all(c in (0, None) for c in codes.values()), f"services did not exit cleanly: {codes}"
+
+
+@pytest.fixture
+def closed_loop(kafka_broker, tmp_path):
+    """coder + scrubber + payer simulator + adjudicator: the loop closes without a payer."""
+    pipe = _pipeline(kafka_broker, tmp_path, CORE + ("payer-sim",))
     yield pipe
     codes = pipe.stop()
     assert all(c in (0, None) for c in codes.values()), f"services did not exit cleanly: {codes}"

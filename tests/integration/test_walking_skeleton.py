@@ -50,7 +50,7 @@ def test_pipeline_routes_outcomes_appeals_and_dead_letters(pipeline):
         encounters.append(enc)
         defects[enc.encounter_id] = defect
     clean = [e for e in encounters if defects[e.encounter_id] is None]
-    adjudications = [adjudication_for(e, rng, deny=i < 10, denial_carc=("50", "197")[i % 2]) for i, e in enumerate(clean[:40])]
+    adjudications = [adjudication_for(e, rng, deny=i < 10, denial_carc="50") for i, e in enumerate(clean[:40])]
     assert sum(a.claim_status_code == "4" for a in adjudications) == 10
 
     enc_bytes = [codec.encode("EncounterEvent", e.to_avro()) for e in encounters]
