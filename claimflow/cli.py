@@ -235,5 +235,25 @@ main.add_command(_x12_group)
 main.add_command(_ingest_group)
 
 
+from services.scrubber.refdata_cli import refdata  # noqa: E402  (reference data importers)
+
+main.add_command(refdata)
+
+
+@main.group()
+def eval() -> None:  # noqa: A001
+    """Offline evaluations."""
+
+
+@eval.command("coding")
+def eval_coding() -> None:
+    """Auto-coding rate, precision, recall and confusion list on the labelled set."""
+    import runpy
+    import sys as _sys
+
+    _sys.argv = ["services.coder.evaluation"]
+    runpy.run_module("services.coder.evaluation", run_name="__main__")
+
+
 if __name__ == "__main__":
     main()
