@@ -38,7 +38,7 @@ from prometheus_client import Counter
 from claimflow import metrics, topics
 from claimflow.dlq import PoisonMessage, Stage, dead_letter_headers
 from claimflow.ids import status_event_id
-from claimflow.models import Address, Claim, ClaimState, ClaimStatusChanged, utcnow
+from claimflow.models import Address, Claim, ClaimState, ClaimStatusChanged
 from claimflow.runtime import Output, Processor, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
 from services.payer_gateway.importer import ParsedFile, import_path
@@ -291,11 +291,9 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
                 await processor.dead_letter(first_event[cid], PoisonMessage(Stage.RULES, f"837P writer rejected claim: {reason}", "ClaimExportError"))
             for cid, exc_class in plan.failed.items():
                 await processor.dead_letter(first_event[cid], PoisonMessage(Stage.RULES, f"{exc_class} in {SERVICE} 837P writer", exc_class))
-            try:
-                await produce([Output(topics.CLAIMS_STATUS, e.claim_id, e) for e in plan.announce])
-            except PoisonMessage as poison:  # a status event we built is not encodable: a bug, not the input's fault
-                log.error("cannot encode submitted events: %s", poison.message)
-                raise
+            # a KafkaError (or a status event we cannot encode: our bug) crashes the worker before
+            # the batch is acknowledged; the redelivery re-announces with the same event ids
+            await produce([Output(topics.CLAIMS_STATUS, e.claim_id, e) for e in plan.announce])
             await loop.run_in_executor(None, AnnouncedStore(state_dir).add, [e.claim_id for e in plan.announce])
             for f in plan.export.files:
                 X12_FILES.labels("out", "837", "written").inc()
