@@ -124,3 +124,32 @@ def test_bundle_to_encounters_idempotent_and_authenticated(fhir_env):
     assert wait_for(lambda: topic_sizes([topics.ENCOUNTERS.name], settings)[topics.ENCOUNTERS.name] > published, timeout=10)
     keys = [r.key.decode() for r in read_topic(topics.ENCOUNTERS.name, settings)]
     assert first_ids <= set(keys) and len(keys) == len(set(keys))
+
+
+def test_bundle_over_http_becomes_a_claim_or_review_item(pipeline, tmp_path):
+    """EHR edge to claim: FHIR bundle in over HTTP -> encounters.v1 -> coder -> scrubber."""
+    settings = pipeline.settings
+    env = {**pipeline.env, "CLAIMFLOW_DATA_DIR": str(tmp_path / "gw"), "CLAIMFLOW_PORT_FHIR_GATEWAY": str(PORT),
+           "CLAIMFLOW_FHIR_BEARER_TOKEN": TOKEN}
+    gw = Gateway(env, tmp_path / "fhir-gateway.log").start()
+    try:
+        body = (FIX / "office-visit-with-coverage.json").read_bytes()
+        status, headers, _ = _post(body)
+        assert status == 200
+        codec = Codec()
+        encounters = [codec.decode(r.value, "EncounterEvent") for r in read_topic(topics.ENCOUNTERS.name, settings)]
+        assert encounters
+        ids = {e["encounter_id"] for e in encounters}
+        outcome_topics = [topics.CLAIMS, topics.CLAIMS_HELD, topics.CODING_REVIEW]
+
+        def outcomes() -> set[str]:
+            seen = set()
+            for spec in outcome_topics:
+                for r in read_topic(spec.name, settings):
+                    v = codec.decode(r.value, spec.value)
+                    seen.add(v["claim"]["encounter_id"] if spec is topics.CLAIMS_HELD else v["encounter_id"])
+            return seen
+
+        assert wait_for(lambda: ids <= outcomes(), timeout=60), "every FHIR encounter reaches a claim, held claim or review item"
+    finally:
+        assert gw.stop() in (0, None)
