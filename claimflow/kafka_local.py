@@ -127,7 +127,7 @@ class LocalBroker:
             return
         config = self.write_config()
         cmd = [self._java(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-               "-t", cluster_id or _cluster_id(), "-c", str(config), "--ignore-formatted"]
+               f"--cluster-id={cluster_id or _cluster_id()}", "-c", str(config), "--ignore-formatted"]
         if initial_controllers:
             cmd += ["--initial-controllers", initial_controllers]
         elif standalone:
@@ -220,6 +220,8 @@ class LocalBroker:
 
 
 def _cluster_id() -> str:
+    """A Kafka cluster id (22-char URL-safe base64 of a UUID). Passed as --cluster-id=ID
+    because an id may start with '-', which argparse would take for an option."""
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
