@@ -17,6 +17,7 @@ import faust
 from mode import CrashingSupervisor
 
 from claimflow import metrics, topics
+from claimflow.ids import claim_id as make_claim_id
 from claimflow.models import CodedEncounter, utcnow
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
@@ -67,8 +68,6 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
         return [Output(topics.ENCOUNTERS_CODED_BY_DAY, scrubber.day_key(coded), coded)]
 
     async def scrub(coded: CodedEncounter, event) -> Result:
-        from claimflow.ids import claim_id as make_claim_id
-
         cid = make_claim_id(coded.encounter_id, coded.encounter_version)
         if emitted.get(cid) is not None:
             metrics.SCRUB_OUTCOMES.labels("duplicate").inc()
