@@ -13,3 +13,27 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"third-party conformance data not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def kafka_broker():
+    """One real Kafka broker for the whole session (tests/harness.py), on
+    CLAIMFLOW_TEST_KAFKA_PORT (default 19092). Started on first use only."""
+    from tests.harness import session_broker
+
+    yield from session_broker()
+
+
+def pytest_sessionstart(session):
+    from tests.reliability import report
+
+    report.reset()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from tests.reliability import report
+
+    rows = report.load()
+    if rows:
+        terminalreporter.section("reliability: faults injected")
+        terminalreporter.write_line(report.table(rows))

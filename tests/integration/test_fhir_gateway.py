@@ -20,7 +20,7 @@ from claimflow.codec import Codec
 from claimflow.kafkaio import read_topic, topic_sizes, wait_for
 from claimflow.services import wait_healthy
 from claimflow.settings import Settings
-from tests.integration.conftest import _reset_topics
+from tests.harness import _reset_topics
 
 pytestmark = pytest.mark.integration
 

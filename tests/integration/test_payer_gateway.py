@@ -19,7 +19,7 @@ from claimflow.codec import Codec
 from claimflow.dlq import headers_dict
 from claimflow.kafkaio import producer, read_topic, topic_sizes, wait_for
 from claimflow.models import SubscriberRelationship
-from tests.integration.conftest import Pipeline, _reset_topics
+from tests.harness import Pipeline, _reset_topics
 from tests.unit.payer_gateway.claims_factory import varied_claims
 
 pytestmark = pytest.mark.integration
