@@ -239,6 +239,10 @@ from services.scrubber.refdata_cli import refdata  # noqa: E402  (reference data
 
 main.add_command(refdata)
 
+from services.scrubber.corrections_cli import claims as _claims_group  # noqa: E402  (held-claim correction loop)
+
+main.add_command(_claims_group)
+
 
 @main.group()
 def eval() -> None:  # noqa: A001

@@ -47,6 +47,11 @@ SCRUB_OUTCOMES = Counter(
     "Scrubbed claims by outcome (clean, held, duplicate).",
     ["outcome"],
 )
+CORRECTIONS = Counter(
+    "claimflow_scrub_corrections_total",
+    "Corrections of held claims by outcome (submitted_http, released, held_again, duplicate, refused).",
+    ["outcome"],
+)
 ADJUDICATIONS = Counter(
     "claimflow_adjudications_total",
     "Adjudications posted, by resulting claim state.",

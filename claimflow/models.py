@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2, allow_inf_nan=False)]
 
@@ -402,6 +402,26 @@ class HeldClaim(Contract):
     rule_families: list[EditFamily] = Field(default_factory=list)
 
 
+
+class ClaimCorrection(Contract):
+    """A held claim corrected by a person; the scrubber re-scrubs and releases or re-holds it.
+    Topic: ``claims.corrected.v1`` keyed by claim id."""
+
+    avro_name: ClassVar[str] = "ClaimCorrection"
+    correction_id: str = Field(min_length=1)
+    claim_id: str = Field(min_length=1)
+    claim: Claim
+    corrected_by: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=2000)
+    submitted_at: datetime
+
+    @model_validator(mode="after")
+    def _same_claim(self) -> "ClaimCorrection":
+        if self.claim.claim_id != self.claim_id:
+            raise ValueError("claim.claim_id must equal claim_id: a correction keeps the claim id")
+        return self
+
+
 # --- Adjudication -----------------------------------------------------------------------
 
 
@@ -567,6 +587,7 @@ CONTRACT_MODELS: dict[str, type[Contract]] = {
         CodingReviewItem,
         Claim,
         HeldClaim,
+        ClaimCorrection,
         Adjudication,
         DenialWorkItem,
         ClaimStatusChanged,

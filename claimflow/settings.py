@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     port_payer_sim: int = SERVICE_PORTS["payer-sim"]
     port_payer_gateway: int = SERVICE_PORTS["payer-gateway"]
 
+    # HTTP writes (scrubber corrections)
+    http_write_token: SecretStr | None = Field(None, description="when set, HTTP writes (POST) on the services need Authorization: Bearer <token>")
+
+    # Scrubber
+    scrubber_day_key_secret: SecretStr | None = Field(None, description="HMAC secret of the scrubber's opaque day_key; set your own per deployment")
+    scrubber_refdata_dir: Path | None = Field(None, description="folder of reference data imported with `claimflow refdata import` (starter sets when unset)")
+    scrubber_payers_file: Path | None = Field(None, description="per-payer rules (timely filing, required fields); the bundled payers.yaml when unset")
+
     # FHIR gateway (EHR edge)
     fhir_bearer_token: SecretStr | None = Field(None, description="when set, POSTs need Authorization: Bearer <token>")
     fhir_max_body_bytes: int = 10_485_760

@@ -35,6 +35,10 @@ ENCOUNTERS_CODED_BY_DAY = TopicSpec("encounters.coded.by-day.v1", "day_key", "Co
 CODING_REVIEW = TopicSpec("coding.review.v1", "encounter_id", "CodingReviewItem", "Encounters the coder sends to a human coder.")
 CLAIMS = TopicSpec("claims.v1", "claim_id", "Claim", "Clean (or warning-only) claims ready for submission.")
 CLAIMS_HELD = TopicSpec("claims.held.v1", "claim_id", "HeldClaim", "Claims held by the scrubber for correction.")
+CLAIMS_CORRECTED = TopicSpec("claims.corrected.v1", "claim_id", "ClaimCorrection",
+                             "Held claims corrected by billing/coding staff, for the scrubber to re-scrub and release.")
+CLAIMS_CORRECTED_BY_DAY = TopicSpec("claims.corrected.by-day.v1", "day_key", "ClaimCorrection",
+                                    "Scrubber-internal: corrections re-keyed by the day_key of the held claim, so they meet that claim's emitted-claims entry.")
 ADJUDICATIONS = TopicSpec("adjudications.v1", "claim_id", "Adjudication", "Payer adjudications (835 semantics).")
 APPEALS = TopicSpec("appeals.v1", "claim_id", "DenialWorkItem", "Denials routed to the appeals work queue.")
 CLAIMS_STATUS = TopicSpec("claims.status.v1", "claim_id", "ClaimStatusChanged", "Claim lifecycle transitions.")
@@ -54,6 +58,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CODING_REVIEW,
     CLAIMS,
     CLAIMS_HELD,
+    CLAIMS_CORRECTED,
+    CLAIMS_CORRECTED_BY_DAY,
     ADJUDICATIONS,
     APPEALS,
     CLAIMS_STATUS,
@@ -95,8 +101,9 @@ class TableSpec:
 
 EMITTED_CLAIMS = TableSpec("scrubber", "emitted-claims", ENCOUNTERS_CODED_BY_DAY)
 DAY_HISTORY = TableSpec("scrubber", "day-history", ENCOUNTERS_CODED_BY_DAY)
+HELD_INDEX = TableSpec("scrubber", "held-index", CLAIMS_HELD)
 CLAIM_LEDGER = TableSpec("adjudicator", "claim-ledger", ADJUDICATIONS)
-ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, CLAIM_LEDGER)
+ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER)
 
 
 def load_tables(path: Path = CATALOG_PATH) -> list[tuple[str, str, str]]:

@@ -23,6 +23,7 @@ from claimflow.models import CONTRACT_MODELS, EncounterEvent, utcnow
 from claimflow.schemas import crc64_avro, default_store
 from claimflow.synthetic import EncounterGenerator, adjudication_for
 from claimflow.models import (
+    ClaimCorrection,
     Claim, ClaimState, ClaimStatusChanged, CodedDiagnosis, CodedEncounter, CodedServiceLine, CodingReviewItem,
     DenialWorkItem, Disposition, EditFamily, EditFinding, HeldClaim, Provenance, ReviewReason, ServiceLine, Severity,
     AppealLevel, AppealOutcome, AppealOutcomeKind, CorrectionRequest, PatientBill,
@@ -79,6 +80,8 @@ def sample_records():
         "CorrectionRequest": correction, "PatientBill": bill, "AppealOutcome": outcome,
         "EncounterEvent": enc, "CodedEncounter": coded, "CodingReviewItem": review, "Claim": claim, "HeldClaim": held,
         "EditFinding": finding, "Adjudication": adj, "DenialWorkItem": work, "ClaimStatusChanged": status,
+        "ClaimCorrection": ClaimCorrection(correction_id="CC1", claim_id="CF0123", claim=claim, corrected_by="biller-1",
+                                           reason="modifier 25 added", submitted_at=now),
     }
     assert set(records) == set(CONTRACT_MODELS)
     return records
