@@ -813,6 +813,89 @@ def load_addon(path: Path, info: DatasetInfo) -> AddOnTable:
     return AddOnTable(DatasetInfo(**{**info.__dict__, "rows": sum(map(len, rows.values()))}), rows)
 
 
+
+# --- NCCI add-on code edits (CMS quarterly AOC file) --------------------------------------
+
+
+def _norm_header(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _us_or_cms_date(text: str) -> str:
+    """CMS AOC dates come as YYYYMMDD, MM/DD/YYYY or ISO; '*' or blank = open."""
+    text = text.strip()
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text)
+    if m:
+        return f"{int(m.group(3)):04d}-{int(m.group(1)):02d}-{int(m.group(2)):02d}"
+    return text
+
+
+def import_addon(path: Path | str, version: str | None = None) -> AddOnTable:
+    """Import the CMS NCCI add-on code (AOC) edit file, saved as tab-delimited text or CSV
+    (the xlsx distribution saved as CSV/TXT). Columns are found by their header names
+    (add-on code, primary code, AOC edit type, AOC edit effective/deletion date), so the
+    notes rows CMS puts above the header are skipped. A primary code of 'CCCCC' (type 2/3
+    edits without a listed primary) is stored as no specific primary."""
+    path = Path(path)
+    m = re.search(r"(\d{4})[ _-]?Q([1-4])", path.name, re.IGNORECASE)
+    version = version or (f"{m.group(1)}Q{m.group(2)}" if m else "unknown")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    delimiter = "\t" if text.count("\t") > text.count(",") else ","
+    rows: dict[str, list[tuple[str, int, int, int]]] = {}
+    cols: dict[str, int] | None = None
+    for rec in csv.reader(text.splitlines(), delimiter=delimiter):
+        if not rec or not any(c.strip() for c in rec):
+            continue
+        if cols is None:
+            names = [_norm_header(c) for c in rec]
+            if "addoncode" in names and "primarycode" in names:
+                def find(*cands: str) -> int | None:
+                    for cand in cands:
+                        if cand in names:
+                            return names.index(cand)
+                    return None
+                cols = {"addon": names.index("addoncode"), "primary": names.index("primarycode")}
+                for key, cands in (("type", ("aocedittype", "edittype", "type")),
+                                   ("effective", ("aocediteffectivedate", "effectivedate")),
+                                   ("deletion", ("aoceditdeletiondate", "deletiondate"))):
+                    idx = find(*cands)
+                    if idx is None:
+                        raise RefDataError(f"add-on file header has no {key} column")
+                    cols[key] = idx
+            continue
+        try:
+            addon = rec[cols["addon"]].strip().upper()
+            primary = rec[cols["primary"]].strip().upper()
+            edit_type = int(rec[cols["type"]].strip())
+            eff = _ordinal(_us_or_cms_date(rec[cols["effective"]]))
+            dele = _ordinal(_us_or_cms_date(rec[cols["deletion"]])) if cols["deletion"] < len(rec) else 0
+        except (IndexError, ValueError) as exc:
+            raise RefDataError(f"add-on row {rec[:2]!r}: bad type or date") from exc
+        if not CODE_RE.match(addon) or edit_type not in (1, 2, 3):
+            raise RefDataError(f"add-on row for {addon!r}: not a 5-character code with edit type 1-3")
+        if primary == "CCCCC" or not CODE_RE.match(primary):
+            primary = ""
+        rows.setdefault(addon, []).append((primary, edit_type, eff, dele))
+    if cols is None:
+        raise RefDataError("add-on file has no header row with 'Add-on Code' and 'Primary Code'")
+    info = DatasetInfo(name="ncci_addon", version=version, source=str(path), sha256=_sha256(path), imported_at=_now(),
+                       rows=sum(map(len, rows.values())))
+    return AddOnTable(info, rows)
+
+
+def write_addon(table: AddOnTable, out_dir: Path) -> Path:
+    out = Path(out_dir) / "addon.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["addon", "primary", "type", "effective", "deletion"])
+        for addon, rows in sorted(table._rows.items()):
+            for primary, edit_type, eff, dele in rows:
+                w.writerow([addon, primary, edit_type, _iso(eff), _iso(dele)])
+    _update_manifest(out_dir, "addon", table.info, table.info.rows)
+    return out
+
+
 @dataclass(frozen=True)
 class ProcedureInfo:
     code: str

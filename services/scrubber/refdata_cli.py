@@ -3,6 +3,7 @@ layout. Hook it into the main CLI with ``cli.add_command(refdata)``.
 
     refdata import ptp  ccipra-v322r0-f1.txt [more files or a .zip] --out DIR
     refdata import mue  MCR_MUE_PractitionerServices_Eff_07-01-2026.csv --out DIR
+    refdata import addon AOC_V2026Q3.txt --out DIR  (the CMS add-on code file as TXT/CSV)
     refdata import hcpcs hcpcs_2025_oct.csv --out DIR
     refdata import mce  mce/ --out DIR            (a folder imports every version)
     refdata import carc carc.csv --out DIR
@@ -23,7 +24,7 @@ import click
 
 from services.scrubber import refdata as rd
 
-KINDS = ("ptp", "mue", "hcpcs", "mce", "carc", "rarc", "icd10cm")
+KINDS = ("ptp", "mue", "addon", "hcpcs", "mce", "carc", "rarc", "icd10cm")
 
 
 def run_import(kind: str, sources: list[Path], out: Path, version: str | None = None, fy: int | None = None) -> tuple[int, Path, str]:
@@ -46,6 +47,9 @@ def run_import(kind: str, sources: list[Path], out: Path, version: str | None = 
     if kind == "mue":
         t = rd.import_mue(sources[0], version)
         return t.info.rows, rd.write_mue(t, out), t.info.version
+    if kind == "addon":
+        t = rd.import_addon(sources[0], version)
+        return t.info.rows, rd.write_addon(t, out), t.info.version
     if kind == "hcpcs":
         t = rd.import_hcpcs(sources[0], version)
         return len(t), rd.write_hcpcs(t, out), t.info.version
