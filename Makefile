@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CF     := $(VENV)/bin/claimflow
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance eval-coding clean
+.PHONY: install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance test-deploy eval-coding clean ops-tools ops-tools-compose reliability bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,20 @@ topics: install               ## create catalog topics (idempotent)
 demo: kafka-fetch             ## whole pipeline end to end on a fresh local broker
 	$(CF) demo
 
-test: kafka-fetch             ## unit + integration (own broker) + conformance
+ops-tools: install            ## promtool + prometheus (apt), kubeconform + Kubernetes JSON schemas (~/.cache/claimflow/tools)
+	bash deploy/tools/install-ops-tools.sh
+
+ops-tools-compose: install    ## the same plus the docker compose plugin, built from its Go module (minutes)
+	bash deploy/tools/install-ops-tools.sh --with-compose
+
+test: kafka-fetch ops-tools   ## unit + integration + reliability (own brokers) + deploy checks + conformance
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+test-deploy: ops-tools        ## promtool, kubeconform, compose and dashboard checks
+	$(PY) -m pytest -q tests/deploy
+
+reliability: kafka-fetch      ## fault injection on the real broker; prints the fault table
+	$(PY) -m pytest -q -p no:cacheprovider tests/reliability; rc=$$?; $(PY) -m tests.reliability.report; exit $$rc
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit
