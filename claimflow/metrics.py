@@ -54,13 +54,13 @@ CORRECTIONS = Counter(
 )
 ADJUDICATIONS = Counter(
     "claimflow_adjudications_total",
-    "Adjudications posted, by resulting claim state.",
-    ["state"],
+    "Adjudications posted, by payer id and resulting claim state.",
+    ["payer", "state"],
 )
 DENIALS = Counter(
     "claimflow_denials_total",
-    "Denial adjustments by CAS group code and disposition.",
-    ["group", "disposition"],
+    "Denial adjustments by payer id, CAS group code and disposition.",
+    ["payer", "group", "disposition"],
 )
 APPEAL_DOLLARS_AT_RISK = Gauge(
     "claimflow_appeal_dollars_at_risk",

@@ -45,10 +45,12 @@ def outputs_of(posting: Posting) -> list[Output]:
 
 def count(posting: Posting) -> None:
     m = posting.metrics
+    # payer ids are a small, bounded set of organisations (never patient data)
+    payer = str(((posting.entry or {}).get("context") or {}).get("payer_id") or "unknown")
     for state in m.adjudications:
-        metrics.ADJUDICATIONS.labels(state).inc()
+        metrics.ADJUDICATIONS.labels(payer, state).inc()
     for group, family, disposition in m.denials:
-        metrics.DENIALS.labels(group, disposition).inc()
+        metrics.DENIALS.labels(payer, group, disposition).inc()
     if m.unknown_codes:
         metrics.UNKNOWN_REASON_CODES.inc(m.unknown_codes)
     for f in posting.findings:
