@@ -5,8 +5,10 @@ original bytes; transient Kafka errors propagate so the record is retried)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -137,6 +139,8 @@ class Processor:
         self.codec = codec or Codec()
         self.settings = settings or get_settings()
         self.dlq = raw_topic(app, DLQ_BY_SERVICE[service])
+        # a dead letter's value must fit one produce request with room for key and headers
+        self.dead_letter_value_limit = int(app.conf.producer_max_request_size) - 65_536
         self._topics: dict[str, Any] = {}
         # metric children resolved once (labels() takes a lock and a dict lookup per call)
         self._out_counters: dict[str, Any] = {}
@@ -185,7 +189,14 @@ class Processor:
             error_message=poison.message,
             original_headers=list(_header_items(msg.headers)),
         )
-        await self.dlq.send(key=msg.key, value=msg.value, headers=headers, timestamp=msg.timestamp)
+        value = msg.value
+        if value is not None and len(value) > self.dead_letter_value_limit:
+            # Too big for one produce request (or the DLQ topic): keep proof of what it was
+            # (size and digest) instead of the body; the original stays on its source topic.
+            headers += [("dlq.value.omitted", b"true"), ("dlq.value.bytes", str(len(value)).encode()),
+                        ("dlq.value.sha256", hashlib.sha256(value).hexdigest().encode())]
+            value = None
+        await self.dlq.send(key=msg.key, value=value, headers=headers, timestamp=msg.timestamp)
         metrics.DEAD_LETTERS.labels(self.service, poison.stage.value).inc()
         metrics.RECORDS_IN.labels(self.service, "dead_lettered").inc()
         log.warning(
@@ -204,7 +215,10 @@ class Processor:
             except PoisonMessage:
                 raise
             except Exception as exc:  # a rule failed on this record: it will fail again on retry
-                log.exception("rules failed on %s[%d]@%d", event.message.topic, event.message.partition, event.message.offset)
+                # exception messages can quote input values (pydantic does): log the class and
+                # the code path only, never the message
+                log.error("rules failed on %s[%d]@%d: %s\n%s", event.message.topic, event.message.partition, event.message.offset,
+                          type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
                 raise PoisonMessage(Stage.RULES, f"{type(exc).__name__} in {self.service} rules", type(exc).__name__) from None
             encoded = self.encode(result.outputs)
         except PoisonMessage as poison:
