@@ -69,6 +69,7 @@ def _create(admin: KafkaAdminClient, catalog, rf: int) -> CreateReport:
         described = admin.describe_topics(report.existing)
         wanted = {t.name: t.partitions for t in catalog}
         for d in described:
-            if len(d.get("partitions", [])) != wanted[d["topic"]]:
-                report.mismatched.append(f"{d['topic']} has {len(d.get('partitions', []))} partitions, catalog says {wanted[d['topic']]}")
+            name = d.get("name") or d.get("topic")  # kafka-python 3.x says "name", 2.x said "topic"
+            if len(d.get("partitions", [])) != wanted[name]:
+                report.mismatched.append(f"{name} has {len(d.get('partitions', []))} partitions, catalog says {wanted[name]}")
     return report

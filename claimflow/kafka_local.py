@@ -66,6 +66,8 @@ class LocalBroker:
     inter_broker_listener: str = "PLAINTEXT"
     controller_quorum: str | None = None  # host:port,... for multi-node clusters
     jaas_file: Path | None = None
+    probe_config: dict | None = None  # kafka-python settings for the readiness probe (secured listeners)
+    _proc: subprocess.Popen | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def bootstrap(self) -> str:
@@ -122,25 +124,34 @@ class LocalBroker:
     def _classpath(self) -> str:
         return str(fetch_jars(self.settings)) + "/*"
 
-    def format(self, cluster_id: str | None = None, standalone: bool = True, initial_controllers: str | None = None) -> None:
+    def format(self, cluster_id: str | None = None, standalone: bool = True, initial_controllers: str | None = None,
+               extra_args: list[str] | None = None) -> None:
+        """Format the storage once. ``extra_args`` go to kafka-storage format as they are
+        (e.g. ``["--add-scram", "SCRAM-SHA-512=[name=...,password=...]"]``)."""
         if (self.data_dir / "log" / "meta.properties").exists():
             return
         config = self.write_config()
         cmd = [self._java(), "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
                f"--cluster-id={cluster_id or _cluster_id()}", "-c", str(config), "--ignore-formatted"]
+        cmd += list(extra_args or [])
         if initial_controllers:
             cmd += ["--initial-controllers", initial_controllers]
         elif standalone:
             cmd.append("--standalone")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise KafkaLocalError(f"kafka storage format failed: {proc.stdout}\n{proc.stderr}")
+            out = f"{proc.stdout}\n{proc.stderr}"
+            for arg in extra_args or []:  # never echo SCRAM passwords
+                out = out.replace(arg, "<redacted>")
+            raise KafkaLocalError(f"kafka storage format failed: {out}")
 
     def pid(self) -> int | None:
         try:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
+        if self._proc is not None and self._proc.pid == pid and self._proc.poll() is not None:
+            return None  # our child exited (reaped here, so a SIGKILLed broker is not a zombie)
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -151,6 +162,14 @@ class LocalBroker:
         if self.pid():
             self.wait_ready(wait)
             return self
+        self.launch()
+        self.wait_ready(wait)
+        return self
+
+    def launch(self) -> None:
+        """Start the JVM without waiting (nodes of a multi-node quorum start together)."""
+        if self.pid():
+            return
         self.format()
         config = self.write_config()
         jvm = [self._java(), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
@@ -160,9 +179,9 @@ class LocalBroker:
         cmd = jvm + ["-cp", self._classpath(), "kafka.Kafka", str(config)]
         out = open(self.data_dir / "logs" / "stdout.log", "ab")
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        self._proc = proc
         self.pid_file.write_text(str(proc.pid))
-        self.wait_ready(wait)
-        return self
 
     def wait_ready(self, timeout: float = 90.0) -> float:
         """Block until the broker answers a metadata request; return seconds waited."""
@@ -182,7 +201,8 @@ class LocalBroker:
         try:
             from kafka import KafkaAdminClient
 
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            cfg = dict(self.probe_config) if self.probe_config else {"bootstrap_servers": self.bootstrap}
+            admin = KafkaAdminClient(request_timeout_ms=3000, **cfg)
             try:
                 admin.describe_cluster()
             finally:
@@ -217,6 +237,80 @@ class LocalBroker:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+# Broker-wide settings of a replicated cluster: internal topics are replicated on every
+# node and a write is acknowledged only once two replicas have it.
+REPLICATED_DEFAULTS = {
+    "default.replication.factor": "3",
+    "min.insync.replicas": "2",
+    "offsets.topic.replication.factor": "3",
+    "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2",
+    "share.coordinator.state.topic.replication.factor": "3",
+    "share.coordinator.state.topic.min.isr": "2",
+    "unclean.leader.election.enable": "false",
+}
+
+
+@dataclass
+class LocalCluster:
+    """Several local KRaft nodes, each broker + controller, with one controller quorum of
+    all nodes (KIP-853 dynamic quorum: formatted with --initial-controllers) and one
+    cluster id. For replication and broker-failure tests; nodes are plain LocalBrokers, so
+    ``cluster.nodes[i].kill()`` / ``.start()`` work on one node."""
+
+    root: Path
+    ports: list[int]
+    controller_ports: list[int]
+    heap: str = "384m"
+    settings: Settings = field(default_factory=get_settings)
+    extra_properties: dict[str, str] = field(default_factory=dict)
+    nodes: list[LocalBroker] = field(default_factory=list, init=False)
+    cluster_id: str = field(default_factory=lambda: _cluster_id())
+
+    def __post_init__(self) -> None:
+        if len(self.ports) != len(self.controller_ports):
+            raise ValueError("one client port and one controller port per node")
+        quorum = ",".join(f"127.0.0.1:{c}" for c in self.controller_ports)
+        props = {**REPLICATED_DEFAULTS, **self.extra_properties} if len(self.ports) >= 3 else dict(self.extra_properties)
+        self.nodes = [
+            LocalBroker(data_dir=self.root / f"node{i + 1}", port=port, controller_port=cport, node_id=i + 1,
+                        heap=self.heap, settings=self.settings, extra_properties=dict(props), controller_quorum=quorum)
+            for i, (port, cport) in enumerate(zip(self.ports, self.controller_ports))
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    def initial_controllers(self) -> str:
+        """``id@host:port:directory-id,...`` for kafka-storage format --initial-controllers."""
+        return ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}:{_cluster_id()}" for n in self.nodes)
+
+    def start(self, wait: float = 180.0) -> "LocalCluster":
+        voters = self.initial_controllers()
+        for n in self.nodes:
+            n.format(cluster_id=self.cluster_id, standalone=False, initial_controllers=voters)
+        for n in self.nodes:  # a quorum needs a majority up: start every JVM, then wait
+            n.launch()
+        for n in self.nodes:
+            n.wait_ready(wait)
+        return self
+
+    def node_by_id(self, node_id: int) -> LocalBroker:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            try:
+                n.stop()
+            except Exception:  # keep stopping the others
+                pass
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _cluster_id() -> str:

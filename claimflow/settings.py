@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
     topic_replication_factor: int | None = Field(None, description="overrides deploy/topics.yaml defaults")
+    kafka_session_timeout_seconds: float = Field(45.0, description="consumer group session timeout: how long a dead worker holds its partitions")
+    kafka_heartbeat_interval_seconds: float = Field(3.0, description="consumer group heartbeat interval (well under the session timeout)")
 
     # Local broker (make kafka-up / claimflow kafka up)
     kafka_version: str = "4.1.2"
@@ -89,11 +91,12 @@ class Settings(BaseSettings):
             cfg["sasl_mechanism"] = self.kafka_sasl_mechanism
             cfg["sasl_plain_username"] = self.kafka_username
             cfg["sasl_plain_password"] = self.kafka_password.get_secret_value() if self.kafka_password else None
-        if self.kafka_security_protocol.endswith("SSL") and self.kafka_ssl_cafile:
-            cfg["ssl_cafile"] = str(self.kafka_ssl_cafile)
-            if self.kafka_ssl_certfile:
+        if self.kafka_security_protocol.endswith("SSL"):
+            if self.kafka_ssl_cafile:
+                cfg["ssl_cafile"] = str(self.kafka_ssl_cafile)
+            if self.kafka_ssl_certfile:  # a client certificate does not depend on a private CA
                 cfg["ssl_certfile"] = str(self.kafka_ssl_certfile)
-                cfg["ssl_keyfile"] = str(self.kafka_ssl_keyfile)
+                cfg["ssl_keyfile"] = str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None
         return cfg
 
 

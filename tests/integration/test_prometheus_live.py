@@ -19,6 +19,7 @@ import urllib.request
 import pytest
 import yaml
 
+from claimflow.kafkaio import wait_for
 from claimflow import topics
 from claimflow.publish import publish_records
 from claimflow.settings import SERVICE_PORTS
@@ -126,12 +127,7 @@ class PrometheusServer:
 
 
 def _wait(predicate, timeout: float, interval: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+    return wait_for(predicate, timeout, interval)
 
 
 def _dashboard_queries() -> list[str]:
