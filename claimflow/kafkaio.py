@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -31,9 +32,41 @@ class Record:
     timestamp_ms: int
 
 
-def read_topic(topic: str, settings: Settings | None = None, timeout: float = 10.0) -> list[Record]:
+def _bounded(fn, seconds: float, what: str):
+    """Run a blocking client call with a deadline. kafka-python 3.x waits on some metadata
+    requests without a timeout (seen after a broker restart); a stuck call is abandoned on
+    its daemon thread and reported instead of hanging the caller forever."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"claimflow-{what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeoutError(f"{what} did not finish within {seconds:.0f}s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def read_topic(topic: str, settings: Settings | None = None, timeout: float = 10.0, attempts: int = 3) -> list[Record]:
     """Read a topic from the beginning to its current end (no consumer group)."""
     settings = settings or get_settings()
+    for attempt in range(attempts):
+        try:
+            return _bounded(lambda: _read_topic(topic, settings, timeout), timeout + 60.0, f"read {topic}")
+        except TimeoutError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _read_topic(topic: str, settings: Settings, timeout: float) -> list[Record]:
     consumer = KafkaConsumer(enable_auto_commit=False, client_id="claimflow-reader", **settings.kafka_python_config())
     try:
         parts = consumer.partitions_for_topic(topic) or set()
@@ -58,9 +91,20 @@ def read_topic(topic: str, settings: Settings | None = None, timeout: float = 10
         consumer.close()
 
 
-def topic_sizes(topics: Iterable[str], settings: Settings | None = None) -> dict[str, int]:
+def topic_sizes(topics: Iterable[str], settings: Settings | None = None, attempts: int = 3) -> dict[str, int]:
     """Number of records in each topic (end offset - beginning offset, summed over partitions)."""
     settings = settings or get_settings()
+    topics = list(topics)
+    for attempt in range(attempts):
+        try:
+            return _bounded(lambda: _topic_sizes(topics, settings), 60.0, "topic sizes")
+        except TimeoutError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _topic_sizes(topics: list[str], settings: Settings) -> dict[str, int]:
     consumer = KafkaConsumer(enable_auto_commit=False, client_id="claimflow-sizes", **settings.kafka_python_config())
     try:
         sizes = {}

@@ -1,0 +1,268 @@
+"""Shared machinery of the fault-injection tests: a paced publisher that records which
+encounters the broker acknowledged, SIGKILL + restart of one service process, and the
+invariant checks (one outcome per encounter, each claim id submitted once, exact ledger
+totals) read back from the real topics, the 837P outbox and the adjudicator's ledger."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from claimflow import topics
+from claimflow.codec import Codec
+from claimflow.kafkaio import producer, read_topic, topic_sizes
+from claimflow.models import EncounterEvent
+from claimflow.services import ServiceProcess, spawn, wait_healthy
+from claimflow.settings import Settings
+from claimflow.synthetic import EncounterGenerator
+
+OUTCOME_TOPICS = (topics.CLAIMS, topics.CLAIMS_HELD, topics.CODING_REVIEW)
+DLQ_TOPICS = ("dlq.coder.v1", "dlq.scrubber.v1", "dlq.adjudicator.v1", "dlq.payer-sim.v1", "dlq.payer-gateway.v1")
+
+# what each service writes, to see it make progress again after a restart
+SERVICE_OUTPUTS = {
+    "coder": (topics.ENCOUNTERS_CODED.name, topics.CODING_REVIEW.name),
+    "scrubber": (topics.CLAIMS.name, topics.CLAIMS_HELD.name),
+    "payer-sim": (topics.ADJUDICATIONS.name,),
+    "payer-gateway": (topics.CLAIMS_STATUS.name,),
+    "adjudicator": (topics.CLAIMS_STATUS.name, topics.PATIENT_BILLING.name, topics.APPEALS.name),
+}
+
+
+def make_encounters(n: int, seed: int) -> list[EncounterEvent]:
+    gen = EncounterGenerator(seed=seed, defect_rate=0.1)
+    return [gen.encounter(i)[0] for i in range(n)]
+
+
+class PacedPublisher(threading.Thread):
+    """Publishes encounters at ``rate`` per second with acks=all + idempotence and keeps the
+    ids the broker acknowledged (a send that failed after its retries is not counted)."""
+
+    def __init__(self, encounters: list[EncounterEvent], settings: Settings, rate: float):
+        super().__init__(daemon=True)
+        self.encounters = encounters
+        self.settings = settings
+        self.rate = rate
+        self.acked: set[str] = set()
+        self.failed: list[str] = []
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def run(self) -> None:
+        codec = Codec()
+        prod = producer(self.settings, delivery_timeout_ms=180_000, request_timeout_ms=30_000, retries=2_147_483_647)
+        start = time.monotonic()
+        futures = []
+        try:
+            for i, enc in enumerate(self.encounters):
+                due = start + i / self.rate
+                pause = due - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                fut = prod.send(topics.ENCOUNTERS.name, key=enc.encounter_id.encode(), value=codec.encode("EncounterEvent", enc.to_avro()))
+                fut.add_callback(self._ok, enc.encounter_id)
+                fut.add_errback(self._err, enc.encounter_id)
+                futures.append(fut)
+                self.sent = i + 1
+            prod.flush(timeout=240)
+        finally:
+            prod.close(timeout=30)
+
+    def _ok(self, _meta, eid):
+        with self._lock:
+            self.acked.add(eid)
+
+    def _err(self, _exc, eid):
+        with self._lock:
+            self.failed.append(eid)
+
+
+def _log_size(proc: ServiceProcess) -> int:
+    return proc.log_path.stat().st_size if proc.log_path.exists() else 0
+
+
+def wait_ready_after(proc: ServiceProcess, offset: int, timeout: float = 120.0) -> None:
+    """Wait for the worker's 'Ready' line written after byte ``offset`` of its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.proc.poll() is not None:
+            raise RuntimeError(f"{proc.service} exited with {proc.proc.returncode}; see {proc.log_path}")
+        with proc.log_path.open("rb") as fh:
+            fh.seek(offset)
+            if b"Ready" in fh.read():
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"{proc.service} not ready after {timeout:.0f}s; see {proc.log_path}")
+
+
+def output_size(service: str, settings: Settings) -> int:
+    return sum(topic_sizes(SERVICE_OUTPUTS[service], settings).values())
+
+
+@dataclass
+class Restart:
+    service: str
+    ready_seconds: float      # SIGKILL -> the new worker has its partitions and tables
+    progress_seconds: float | None  # SIGKILL -> its output topics grow again (None: no work was left)
+
+
+def kill_and_restart(procs: list[ServiceProcess], service: str, env: dict, log_dir: Path, settings: Settings,
+                     port: int, progress_timeout: float = 60.0) -> Restart:
+    """SIGKILL the running ``service`` process and start a new one with the same settings."""
+    idx = next(i for i, p in enumerate(procs) if p.service == service and p.proc.poll() is None)
+    before = output_size(service, settings)
+    t0 = time.monotonic()
+    procs[idx].kill()
+    offset = _log_size(procs[idx])  # the log is appended to: only a 'Ready' after the restart counts
+    fresh = spawn(service, log_dir, env)
+    procs[idx] = fresh
+    wait_healthy(service, port, timeout=120, proc=fresh)
+    wait_ready_after(fresh, offset, timeout=180)
+    ready = time.monotonic() - t0
+    deadline = time.monotonic() + progress_timeout
+    while time.monotonic() < deadline:
+        if output_size(service, settings) > before:
+            return Restart(service, ready, time.monotonic() - t0)
+        time.sleep(0.5)
+    return Restart(service, ready, None)  # nothing left for it to do: progress cannot be seen
+
+
+# --- invariants -----------------------------------------------------------------------------
+
+
+@dataclass
+class Invariants:
+    events_in: int
+    outcome_of: dict[str, set[str]]              # encounter id -> outcome topics it appears on
+    redelivered: int                             # extra copies of an outcome on the same topic (at-least-once)
+    claim_ids: set[str]
+    outbox_claims: Counter                       # claim id -> times written into 837P files
+    submitted_events: Counter                    # claim id -> distinct 'submitted' status event ids
+    dlq: int
+    ledger_mismatches: list[str] = field(default_factory=list)
+    ledger_checked: int = 0
+
+    def lost(self, expected: set[str]) -> set[str]:
+        return expected - set(self.outcome_of)
+
+    def conflicting(self) -> list[str]:
+        return [e for e, t in self.outcome_of.items() if len(t) > 1]
+
+    def duplicated_submissions(self) -> list[str]:
+        twice = {cid for cid, n in self.outbox_claims.items() if n > 1}
+        twice |= {cid for cid, n in self.submitted_events.items() if n > 1}
+        return sorted(twice)
+
+
+CLM_RE = re.compile(rb"(?:^|~)\s*CLM\*([^*~]+)\*")
+
+
+def outbox_claim_counts(outbox: Path) -> Counter:
+    counts: Counter = Counter()
+    if outbox.exists():
+        for path in outbox.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                counts.update(m.decode() for m in CLM_RE.findall(path.read_bytes()))
+    return counts
+
+
+def collect(settings: Settings, expected: set[str], outbox: Path | None = None) -> Invariants:
+    codec = Codec()
+    outcome_of: dict[str, set[str]] = defaultdict(set)
+    copies: Counter = Counter()
+    claim_ids: set[str] = set()
+    for spec in OUTCOME_TOPICS:
+        for rec in read_topic(spec.name, settings, timeout=60):
+            body = codec.decode(rec.value, spec.value)
+            eid = body["claim"]["encounter_id"] if spec is topics.CLAIMS_HELD else body["encounter_id"]
+            outcome_of[eid].add(spec.name)
+            copies[(spec.name, eid)] += 1
+            if spec is topics.CLAIMS:
+                claim_ids.add(body["claim_id"])
+    submitted: dict[str, set[str]] = defaultdict(set)
+    for rec in read_topic(topics.CLAIMS_STATUS.name, settings, timeout=60):
+        body = codec.decode(rec.value, "ClaimStatusChanged")
+        if body["state"] == "submitted":
+            submitted[body["claim_id"]].add(body["event_id"])
+    dlq = sum(topic_sizes(DLQ_TOPICS, settings).values())
+    return Invariants(
+        events_in=len(expected), outcome_of=dict(outcome_of), redelivered=sum(n - 1 for n in copies.values()),
+        claim_ids=claim_ids, outbox_claims=outbox_claim_counts(outbox) if outbox else Counter(),
+        submitted_events=Counter({cid: len(ids) for cid, ids in submitted.items()}), dlq=dlq,
+    )
+
+
+def check_ledger(inv: Invariants, settings: Settings, port: int) -> None:
+    """Every claim's ledger totals equal the sums over its distinct adjudications."""
+    codec = Codec()
+    expected: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"charged": Decimal("0.00"), "paid": Decimal("0.00")})
+    seen: set[str] = set()
+    for rec in read_topic(topics.ADJUDICATIONS.name, settings, timeout=60):
+        adj = codec.decode(rec.value, "Adjudication")
+        if adj["adjudication_id"] in seen:
+            continue
+        seen.add(adj["adjudication_id"])
+        expected[adj["claim_id"]]["charged"] += adj["total_charge"]
+        expected[adj["claim_id"]]["paid"] += adj["paid_amount"]
+    def mismatch(cid: str, want: dict) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/claims/{cid}", timeout=10) as resp:
+                view = json.loads(resp.read())
+            got = view["totals"]
+        except (urllib.error.URLError, OSError, KeyError) as exc:
+            return f"{cid}: {type(exc).__name__}"
+        if Decimal(got["charged"]) != want["charged"] or Decimal(got["paid"]) != want["paid"]:
+            return (f"{cid}: ledger {got['charged']}/{got['paid']} != {want['charged']}/{want['paid']} "
+                    f"state={view.get('state')} postings={len(view.get('postings', []))} pending={view.get('pending_remittances')}")
+        return None
+
+    bad = {cid: want for cid, want in expected.items() if mismatch(cid, want)}
+    deadline = time.monotonic() + 90  # a late posting settles; a lost one does not
+    while bad and time.monotonic() < deadline:
+        time.sleep(5)
+        bad = {cid: want for cid, want in bad.items() if mismatch(cid, want)}
+    inv.ledger_mismatches = [m for m in (mismatch(cid, want) for cid, want in bad.items()) if m]
+    inv.ledger_checked = len(expected)
+
+
+def wait_outcomes(settings: Settings, n: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    names = [t.name for t in OUTCOME_TOPICS]
+    while time.monotonic() < deadline:
+        if sum(topic_sizes(names, settings).values()) >= n:
+            return True
+        time.sleep(1.0)
+    return False
+
+
+def wait_distinct_outcomes(settings: Settings, expected: set[str], timeout: float) -> bool:
+    """Sizes can count redelivered copies: confirm on distinct encounter ids."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if wait_outcomes(settings, len(expected), timeout=max(1.0, deadline - time.monotonic())):
+            inv = collect(settings, expected)
+            if not inv.lost(expected):
+                return True
+        time.sleep(2.0)
+    return False
+
+
+def wait_quiet(settings: Settings, names: tuple[str, ...], quiet_for: float = 6.0, timeout: float = 180.0) -> None:
+    """Wait until the given topics stop growing (downstream stages have drained)."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = topic_sizes(names, settings)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_for:
+            return
+        time.sleep(1.0)

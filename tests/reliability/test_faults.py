@@ -1,0 +1,190 @@
+"""Faults on the real broker (issue #8 items 1-3): every service SIGKILLed in turn while
+5,000 encounters flow, a broker stop/start mid-stream, and a scrubber scaled out to two
+workers with one killed. After each: every acknowledged encounter has exactly one kind of
+outcome (claim, held claim or review item), no claim id is submitted twice (837P outbox
+and 'submitted' status events), and the adjudicator's ledger totals are exact."""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.request
+
+import pytest
+
+from claimflow import topics
+from claimflow.services import spawn, wait_healthy
+from tests.harness import Pipeline, _reset_topics
+from tests.reliability import faults
+from tests.reliability.report import FaultOutcome, record
+
+pytestmark = pytest.mark.integration
+
+FULL = ("coder", "scrubber", "adjudicator", "payer-sim", "payer-gateway")
+# a dead worker's partitions move after the session timeout: keep it short in tests
+FAST_FAILOVER = {"CLAIMFLOW_KAFKA_SESSION_TIMEOUT_SECONDS": "10", "CLAIMFLOW_KAFKA_HEARTBEAT_INTERVAL_SECONDS": "1",
+                 "CLAIMFLOW_X12_BATCH_SECONDS": "1"}
+
+
+def _start(kafka_broker, root, services, extra_env=None) -> Pipeline:
+    pipe = Pipeline(kafka_broker, root, services=services)
+    pipe.env.update(FAST_FAILOVER)
+    pipe.env.update(extra_env or {})
+    _reset_topics(pipe.settings)
+    return pipe.start()
+
+
+def _finish(pipe: Pipeline, expected: set[str], check_ledger: bool = True) -> faults.Invariants:
+    settings = pipe.settings
+    if not faults.wait_distinct_outcomes(settings, expected, timeout=float(os.environ.get("CLAIMFLOW_FAULT_DRAIN_TIMEOUT", "900"))):
+        inv = faults.collect(settings, expected)
+        sizes = faults.topic_sizes([t.name for t in topics.ALL_TOPICS], settings)
+        raise AssertionError(f"{len(inv.lost(expected))} of {len(expected)} encounters without an outcome; topic sizes {sizes}")
+    # let payer-sim, the gateway and the adjudicator drain what the scrubber emitted
+    faults.wait_quiet(settings, (topics.ADJUDICATIONS.name, topics.CLAIMS_STATUS.name), quiet_for=8, timeout=300)
+    inv = faults.collect(settings, expected, outbox=settings.x12_outbox)
+    if check_ledger:
+        faults.check_ledger(inv, settings, settings.port_for("adjudicator"))
+    return inv
+
+
+def _assert_invariants(inv: faults.Invariants, expected: set[str], gateway: bool = True, ledger: bool = True) -> None:
+    assert not inv.lost(expected), f"{len(inv.lost(expected))} encounters without an outcome"
+    assert not inv.conflicting(), f"encounters with two kinds of outcome: {inv.conflicting()[:5]}"
+    assert not inv.duplicated_submissions(), f"claim ids submitted twice: {inv.duplicated_submissions()[:5]}"
+    if gateway:
+        assert set(inv.outbox_claims) == inv.claim_ids, "every clean claim is in an 837P file, and nothing else"
+    if ledger:
+        assert inv.ledger_checked == len(inv.claim_ids) and not inv.ledger_mismatches, inv.ledger_mismatches[:5]
+    assert inv.dlq == 0
+
+
+def test_every_service_sigkilled_mid_stream(kafka_broker, tmp_path):
+    pipe = _start(kafka_broker, tmp_path, FULL)
+    settings = pipe.settings
+    encounters = faults.make_encounters(int(os.environ.get("CLAIMFLOW_FAULT_EVENTS", "5000")), seed=81)
+    expected = {e.encounter_id for e in encounters}
+    publisher = faults.PacedPublisher(encounters, settings, rate=float(os.environ.get("CLAIMFLOW_FAULT_RATE", "40")))
+    restarts = []
+    try:
+        publisher.start()
+        for service in FULL:
+            # let some traffic through this stage, then kill it mid-stream
+            before = faults.output_size(service, settings)
+            deadline = time.monotonic() + 120
+            while faults.output_size(service, settings) < before + 50 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            restarts.append(faults.kill_and_restart(pipe.procs, service, pipe.env, pipe.log_dir, settings,
+                                                    settings.port_for(service)))
+        publisher.join(timeout=600)
+        assert not publisher.is_alive()
+        assert publisher.sent == len(encounters) and not publisher.failed and len(publisher.acked) == len(encounters)
+        inv = _finish(pipe, expected)
+    finally:
+        codes = pipe.stop()
+    for r in restarts:
+        record(FaultOutcome(
+            fault=f"SIGKILL {r.service} mid-stream, restarted", events_in=len(expected), outcomes_out=len(inv.outcome_of),
+            lost=len(inv.lost(expected)), duplicated_submissions=len(inv.duplicated_submissions()), dlq=inv.dlq,
+            recovery_seconds=round(r.progress_seconds if r.progress_seconds is not None else r.ready_seconds, 1),
+            detail={"ready_seconds": round(r.ready_seconds, 1), "progress_seen": r.progress_seconds is not None, "redelivered_outcome_copies": inv.redelivered,
+                    "claims": len(inv.claim_ids), "ledger_claims_checked": inv.ledger_checked},
+        ))
+    _assert_invariants(inv, expected)
+    assert all(c in (0, None) for c in codes.values()), codes
+
+
+def test_broker_restart_mid_stream(kafka_broker, tmp_path):
+    pipe = _start(kafka_broker, tmp_path, FULL)
+    settings = pipe.settings
+    encounters = faults.make_encounters(2000, seed=82)
+    expected = {e.encounter_id for e in encounters}
+    publisher = faults.PacedPublisher(encounters, settings, rate=40.0)
+    try:
+        publisher.start()
+        names = [t.name for t in faults.OUTCOME_TOPICS]
+        deadline = time.monotonic() + 120
+        while sum(faults.topic_sizes(names, settings).values()) < 300 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        before = sum(faults.topic_sizes(names, settings).values())
+        t0 = time.monotonic()
+        kafka_broker.stop()
+        time.sleep(5)  # the broker is down: services and the publisher must wait, not give up
+        kafka_broker.start()
+        while sum(faults.topic_sizes(names, settings).values()) <= before and time.monotonic() - t0 < 300:
+            time.sleep(0.5)
+        recovery = time.monotonic() - t0
+        publisher.join(timeout=600)
+        assert not publisher.is_alive()
+        alive = {p.service: p.proc.poll() is None for p in pipe.procs}
+        inv = _finish(pipe, set(publisher.acked))
+    finally:
+        codes = pipe.stop()
+    record(FaultOutcome(
+        fault="broker stopped 5 s mid-stream, restarted", events_in=len(publisher.acked), outcomes_out=len(inv.outcome_of),
+        lost=len(inv.lost(set(publisher.acked))), duplicated_submissions=len(inv.duplicated_submissions()), dlq=inv.dlq,
+        recovery_seconds=round(recovery, 1),
+        detail={"published": len(encounters), "send_failures": len(publisher.failed), "redelivered_outcome_copies": inv.redelivered},
+    ))
+    assert all(alive.values()), f"a service died with the broker: {alive}"
+    assert len(publisher.acked) == len(encounters) and not publisher.failed
+    _assert_invariants(inv, set(publisher.acked))
+    assert all(c in (0, None) for c in codes.values()), codes
+
+
+def _metric(port: int, name: str, labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(f"{name}{{{labels}}}"):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def test_two_scrubber_workers_one_killed(kafka_broker, tmp_path):
+    pipe = _start(kafka_broker, tmp_path, ("coder", "scrubber", "payer-gateway"))
+    settings = pipe.settings
+    second_port = settings.port_for("scrubber") + 20
+    env2 = {**pipe.env, "CLAIMFLOW_PORT_SCRUBBER": str(second_port), "CLAIMFLOW_DATA_DIR": str(tmp_path / "data-scrubber-2")}
+    second = spawn("scrubber", tmp_path / "logs-scrubber-2", env2)
+    pipe.procs.append(second)
+    wait_healthy("scrubber", second_port, timeout=120, proc=second)
+    faults.wait_ready_after(second, 0, timeout=180)
+    first = next(p for p in pipe.procs if p.service == "scrubber")
+    first_port = settings.port_for("scrubber")
+    encounters = faults.make_encounters(2000, seed=83)
+    expected = {e.encounter_id for e in encounters}
+    publisher = faults.PacedPublisher(encounters, settings, rate=40.0)
+    ok = 'service="scrubber",outcome="ok"'
+    try:
+        publisher.start()
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and (_metric(first_port, "claimflow_records_in_total", ok) < 100
+                                               or _metric(second_port, "claimflow_records_in_total", ok) < 100):
+            time.sleep(0.5)
+        share_before = (_metric(first_port, "claimflow_records_in_total", ok), _metric(second_port, "claimflow_records_in_total", ok))
+        t0 = time.monotonic()
+        first.kill()
+        # the survivor takes the dead worker's partitions after the session timeout
+        baseline = _metric(second_port, "claimflow_records_in_total", ok)
+        names = [topics.CLAIMS.name, topics.CLAIMS_HELD.name]
+        size0 = sum(faults.topic_sizes(names, settings).values())
+        while time.monotonic() - t0 < 180 and sum(faults.topic_sizes(names, settings).values()) <= size0:
+            time.sleep(0.5)
+        recovery = time.monotonic() - t0
+        publisher.join(timeout=600)
+        inv = _finish(pipe, expected, check_ledger=False)
+        survivor_after = _metric(second_port, "claimflow_records_in_total", ok)
+    finally:
+        codes = pipe.stop()
+    record(FaultOutcome(
+        fault="2 scrubber workers, one SIGKILLed", events_in=len(expected), outcomes_out=len(inv.outcome_of),
+        lost=len(inv.lost(expected)), duplicated_submissions=len(inv.duplicated_submissions()), dlq=inv.dlq,
+        recovery_seconds=round(recovery, 1),
+        detail={"records_before_kill": share_before, "survivor_records_after": survivor_after,
+                "redelivered_outcome_copies": inv.redelivered},
+    ))
+    assert all(n > 0 for n in share_before), f"both workers had work before the kill: {share_before}"
+    # the survivor processed the rest of the stream, including the dead worker's partitions
+    assert survivor_after - baseline >= len(expected) - sum(share_before) - 10
+    _assert_invariants(inv, expected, ledger=False)
+    assert codes.get("payer-gateway") in (0, None) and codes.get("coder") in (0, None)
