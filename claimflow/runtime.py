@@ -10,9 +10,10 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 import faust
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaDriverProducer
 from pydantic import ValidationError
 
 from claimflow import metrics
@@ -50,6 +51,19 @@ def broker_credentials(settings: Settings):
     return None
 
 
+class IdempotentProducer(AIOKafkaDriverProducer):
+    """Faust's aiokafka producer with idempotence on outside transactions too (Faust only
+    enables it for exactly-once): a send retried after a leader change is written once."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+class App(faust.App):
+    def _new_producer(self):
+        return IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+
 def make_app(service: str, settings: Settings | None = None, **overrides: Any) -> faust.App:
     s = settings or get_settings()
     (s.data_dir / service).mkdir(parents=True, exist_ok=True)
@@ -79,7 +93,7 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
         logging_config=None,
     )
     conf.update(overrides)
-    app = faust.App(f"{s.app_id_prefix}-{service}", **conf)
+    app = App(f"{s.app_id_prefix}-{service}", **conf)
 
     @app.page("/metrics")
     async def _metrics(web, request):

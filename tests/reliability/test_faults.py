@@ -34,17 +34,19 @@ def _start(kafka_broker, root, services, extra_env=None) -> Pipeline:
     return pipe.start()
 
 
-def _finish(pipe: Pipeline, expected: set[str], check_ledger: bool = True) -> faults.Invariants:
+def _finish(pipe: Pipeline, expected: set[str], check_ledger: bool = True, isolated: bool = False) -> faults.Invariants:
     settings = pipe.settings
-    if not faults.wait_distinct_outcomes(settings, expected, timeout=float(os.environ.get("CLAIMFLOW_FAULT_DRAIN_TIMEOUT", "900"))):
-        inv = faults.collect(settings, expected)
+    collect = faults.collect_isolated if isolated else faults.collect
+    if not faults.wait_distinct_outcomes(settings, expected, timeout=float(os.environ.get("CLAIMFLOW_FAULT_DRAIN_TIMEOUT", "900")),
+                                         collector=collect):
+        inv = collect(settings, expected)
         sizes = faults.topic_sizes([t.name for t in topics.ALL_TOPICS], settings)
         raise AssertionError(f"{len(inv.lost(expected))} of {len(expected)} encounters without an outcome; topic sizes {sizes}")
     # let payer-sim, the gateway and the adjudicator drain what the scrubber emitted
     faults.wait_quiet(settings, (topics.ADJUDICATIONS.name, topics.CLAIMS_STATUS.name), quiet_for=8, timeout=300)
-    inv = faults.collect(settings, expected, outbox=settings.x12_outbox)
+    inv = collect(settings, expected, outbox=settings.x12_outbox)
     if check_ledger:
-        faults.check_ledger(inv, settings, settings.port_for("adjudicator"))
+        faults.check_ledger(inv, settings, settings.port_for("adjudicator"), isolated=isolated)
     return inv
 
 
@@ -117,7 +119,7 @@ def test_broker_restart_mid_stream(kafka_broker, tmp_path):
         publisher.join(timeout=600)
         assert not publisher.is_alive()
         alive = {p.service: p.proc.poll() is None for p in pipe.procs}
-        inv = _finish(pipe, set(publisher.acked))
+        inv = _finish(pipe, set(publisher.acked), isolated=True)
     finally:
         codes = pipe.stop()
     record(FaultOutcome(
