@@ -76,11 +76,12 @@ class PacedPublisher(threading.Thread):
         finally:
             prod.close(timeout=30)
 
-    def _ok(self, _meta, eid):
+    # kafka-python calls callback(*args, value): the encounter id comes first
+    def _ok(self, eid, _meta):
         with self._lock:
             self.acked.add(eid)
 
-    def _err(self, _exc, eid):
+    def _err(self, eid, _exc):
         with self._lock:
             self.failed.append(eid)
 
@@ -219,13 +220,10 @@ def expected_ledger(settings: Settings) -> dict[str, dict[str, Decimal]]:
 def check_ledger(inv: Invariants, settings: Settings, port: int, isolated: bool = False) -> None:
     """Every claim's ledger totals equal the sums over its distinct adjudications."""
     if isolated:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            expected = pool.submit(expected_ledger, settings).result(timeout=600)
+        expected = expected_ledger_isolated(settings)
     else:
         expected = expected_ledger(settings)
+
     def mismatch(cid: str, want: dict) -> str | None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/claims/{cid}", timeout=10) as resp:
@@ -257,15 +255,47 @@ def wait_outcomes(settings: Settings, n: int, timeout: float) -> bool:
     return False
 
 
-def collect_isolated(settings: Settings, expected: set[str], outbox: Path | None = None) -> Invariants:
-    """``collect`` in a fresh interpreter. After a broker restart, kafka-python 3.0 clients
-    created later in the same process were seen to hang or to read only part of a topic
-    (a fresh process reads it whole), so the broker-restart test reads back from outside."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def _run_isolated(what: str, settings: Settings, payload: dict) -> dict:
+    """Run a read-back in a fresh interpreter (``python -m tests.reliability.faults``).
+    After a broker restart a kafka-python 3.0 client created later in the same process was
+    once seen to wait forever for metadata; a fresh process has no such history."""
+    import subprocess
+    import sys
+    import tempfile
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(collect, settings, expected, outbox).result(timeout=600)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump({"what": what, "bootstrap": settings.kafka_bootstrap, **payload}, fh)
+    proc = subprocess.run([sys.executable, "-m", "tests.reliability.faults", fh.name], capture_output=True, text=True,
+                          timeout=600, cwd=Path(__file__).resolve().parents[2])
+    Path(fh.name).unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"isolated {what} failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def collect_isolated(settings: Settings, expected: set[str], outbox: Path | None = None) -> Invariants:
+    data = _run_isolated("collect", settings, {"expected": sorted(expected), "outbox": str(outbox) if outbox else None})
+    return Invariants(events_in=data["events_in"], outcome_of={k: set(v) for k, v in data["outcome_of"].items()},
+                      redelivered=data["redelivered"], claim_ids=set(data["claim_ids"]), outbox_claims=Counter(data["outbox_claims"]),
+                      submitted_events=Counter(data["submitted_events"]), dlq=data["dlq"])
+
+
+def expected_ledger_isolated(settings: Settings) -> dict[str, dict[str, Decimal]]:
+    data = _run_isolated("ledger", settings, {})
+    return {cid: {k: Decimal(v) for k, v in want.items()} for cid, want in data.items()}
+
+
+def _main(path: str) -> None:
+    req = json.loads(Path(path).read_text())
+    settings = Settings(kafka_bootstrap=req["bootstrap"])
+    if req["what"] == "collect":
+        inv = collect(settings, set(req["expected"]), Path(req["outbox"]) if req["outbox"] else None)
+        out = {"events_in": inv.events_in, "outcome_of": {k: sorted(v) for k, v in inv.outcome_of.items()},
+               "redelivered": inv.redelivered, "claim_ids": sorted(inv.claim_ids), "outbox_claims": dict(inv.outbox_claims),
+               "submitted_events": dict(inv.submitted_events), "dlq": inv.dlq}
+    else:
+        out = {cid: {k: str(v) for k, v in want.items()} for cid, want in expected_ledger(settings).items()}
+    print(json.dumps(out))
 
 
 def wait_distinct_outcomes(settings: Settings, expected: set[str], timeout: float, collector=None) -> bool:
@@ -292,3 +322,9 @@ def wait_quiet(settings: Settings, names: tuple[str, ...], quiet_for: float = 6.
         elif time.monotonic() - since >= quiet_for:
             return
         time.sleep(1.0)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1])

@@ -135,10 +135,14 @@ def test_broker_restart_mid_stream(kafka_broker, tmp_path):
 
 
 def _metric(port: int, name: str, labels: str) -> float:
+    """One sample of ``name`` whose labels are exactly ``labels`` (any order), else 0."""
+    want = dict(pair.split("=", 1) for pair in labels.split(","))
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
         for line in resp.read().decode().splitlines():
-            if line.startswith(f"{name}{{{labels}}}"):
-                return float(line.split()[-1])
+            if line.startswith(name + "{"):
+                got = dict(pair.split("=", 1) for pair in line[len(name) + 1:line.index("}")].split(","))
+                if got == want:
+                    return float(line.split()[-1])
     return 0.0
 
 
@@ -164,13 +168,17 @@ def test_two_scrubber_workers_one_killed(kafka_broker, tmp_path):
                                                or _metric(second_port, "claimflow_records_in_total", ok) < 100):
             time.sleep(0.5)
         share_before = (_metric(first_port, "claimflow_records_in_total", ok), _metric(second_port, "claimflow_records_in_total", ok))
+        log_offset = second.log_path.stat().st_size
         t0 = time.monotonic()
         first.kill()
-        # the survivor takes the dead worker's partitions after the session timeout
+        # the survivor takes the dead worker's partitions after the session timeout: the
+        # rebalance shows in its log as a new assignment
         baseline = _metric(second_port, "claimflow_records_in_total", ok)
-        names = [topics.CLAIMS.name, topics.CLAIMS_HELD.name]
-        size0 = sum(faults.topic_sizes(names, settings).values())
-        while time.monotonic() - t0 < 180 and sum(faults.topic_sizes(names, settings).values()) <= size0:
+        rebalanced = False
+        while time.monotonic() - t0 < 180 and not rebalanced:
+            with second.log_path.open("rb") as fh:
+                fh.seek(log_offset)
+                rebalanced = b"Setting newly assigned partitions" in fh.read()
             time.sleep(0.5)
         recovery = time.monotonic() - t0
         publisher.join(timeout=600)
@@ -186,6 +194,7 @@ def test_two_scrubber_workers_one_killed(kafka_broker, tmp_path):
                 "redelivered_outcome_copies": inv.redelivered},
     ))
     assert all(n > 0 for n in share_before), f"both workers had work before the kill: {share_before}"
+    assert rebalanced, "the surviving worker never took over the dead worker's partitions"
     # the survivor processed the rest of the stream, including the dead worker's partitions
     assert survivor_after - baseline >= len(expected) - sum(share_before) - 10
     _assert_invariants(inv, expected, ledger=False)
