@@ -55,7 +55,7 @@ test-integration: kafka-fetch
 test-conformance: install
 	$(PY) -m pytest -q tests/conformance
 
-bench: kafka-fetch            ## pipeline benchmark on its own local broker (127.0.0.1:39092); writes var/bench/latest.json
+bench: kafka-fetch            ## pipeline benchmark on its own local broker (127.0.0.1:23092); writes var/bench/latest.json
 	$(PY) bench/pipeline_bench.py $(BENCH_ARGS)
 
 eval-coding: install          ## coder evaluation on the labelled set (tests/fixtures/coding)

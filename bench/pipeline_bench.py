@@ -27,7 +27,7 @@ Writes var/bench/pipeline-<timestamp>.json and var/bench/latest.json.
 
     .venv/bin/python bench/pipeline_bench.py [--n 20000] [--m 5000] [--rate R] [--latency-seconds 30]
 
-Ports: Kafka 39092 (controller 39093), services 36100.. (flags). Every process started
+Ports: Kafka 23092 (controller 23093), services 23100.. (below the ephemeral port range) (flags). Every process started
 here is stopped in finally blocks. Records are synthetic; nothing logged is PHI."""
 
 from __future__ import annotations
@@ -574,8 +574,8 @@ def main() -> int:
     ap.add_argument("--latency-fraction", type=float, default=0.2)
     ap.add_argument("--latency-seconds", type=float, default=30.0)
     ap.add_argument("--phases", default="logic,stages,e2e", help="comma list of logic, stages, e2e (default all)")
-    ap.add_argument("--kafka-port", type=int, default=39092, help="broker port (controller = port + 1)")
-    ap.add_argument("--port-base", type=int, default=36100, help="first service HTTP port")
+    ap.add_argument("--kafka-port", type=int, default=23092, help="broker port (controller = port + 1)")
+    ap.add_argument("--port-base", type=int, default=23100, help="first service HTTP port")
     ap.add_argument("--broker-heap", default="1g")
     ap.add_argument("--refdata", type=Path, default=REFDATA_DIR)
     ap.add_argument("--pairs", type=int, default=2_000_000)

@@ -52,9 +52,9 @@ KILL_FLOWING = 100          # ...i.e. this many outcomes were produced,
 KILL_LATEST = 2 * N // 3    # but no later than this many sends
 BATCH = 10          # encounters per tick
 TICK = 0.25         # seconds between ticks: about 40 encounters/s
-BROKER_PORTS = [51092, 51093, 51094]
-CONTROLLER_PORTS = [51095, 51096, 51097]
-PORT_BASE = int(os.environ.get("CLAIMFLOW_CLUSTER_PORT_BASE", "56100"))
+BROKER_PORTS = [21092, 21093, 21094]  # below the ephemeral range (32768+), where client sockets could take them
+CONTROLLER_PORTS = [21095, 21096, 21097]
+PORT_BASE = int(os.environ.get("CLAIMFLOW_CLUSTER_PORT_BASE", "21100"))
 
 
 def encounter_id_of(spec, value: dict) -> str:

@@ -49,9 +49,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 CORE = ("coder", "scrubber", "adjudicator")
 OUTCOMES = (topics.CLAIMS, topics.CLAIMS_HELD, topics.CODING_REVIEW)
-PORT = 52092
-CONTROLLER_PORT = 52093
-PORT_BASE = int(os.environ.get("CLAIMFLOW_SECURITY_PORT_BASE", "56110"))
+PORT = 22092  # below the ephemeral range (32768+), where client sockets could take it
+CONTROLLER_PORT = 22093
+PORT_BASE = int(os.environ.get("CLAIMFLOW_SECURITY_PORT_BASE", "22110"))
 USER = "claimflow"
 PROBE_TOPIC = "security-probe"  # a scratch topic, so write attempts never reach the pipeline's topics
 N = 120
