@@ -97,7 +97,7 @@ def topic_sizes(topics: Iterable[str], settings: Settings | None = None, attempt
     topics = list(topics)
     for attempt in range(attempts):
         try:
-            return _bounded(lambda: _topic_sizes(topics, settings), 60.0, "topic sizes")
+            return _bounded(lambda: _topic_sizes(topics, settings), 30.0, "topic sizes")
         except TimeoutError:
             if attempt == attempts - 1:
                 raise

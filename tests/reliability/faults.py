@@ -245,11 +245,12 @@ def check_ledger(inv: Invariants, settings: Settings, port: int, isolated: bool 
     inv.ledger_checked = len(expected)
 
 
-def wait_outcomes(settings: Settings, n: int, timeout: float) -> bool:
+def wait_outcomes(settings: Settings, n: int, timeout: float, sizes=None) -> bool:
+    sizes = sizes or topic_sizes
     deadline = time.monotonic() + timeout
     names = [t.name for t in OUTCOME_TOPICS]
     while time.monotonic() < deadline:
-        if sum(topic_sizes(names, settings).values()) >= n:
+        if sum(sizes(names, settings).values()) >= n:
             return True
         time.sleep(1.0)
     return False
@@ -280,6 +281,10 @@ def collect_isolated(settings: Settings, expected: set[str], outbox: Path | None
                       submitted_events=Counter(data["submitted_events"]), dlq=data["dlq"])
 
 
+def sizes_isolated(names, settings: Settings) -> dict[str, int]:
+    return _run_isolated("sizes", settings, {"names": list(names)})
+
+
 def expected_ledger_isolated(settings: Settings) -> dict[str, dict[str, Decimal]]:
     data = _run_isolated("ledger", settings, {})
     return {cid: {k: Decimal(v) for k, v in want.items()} for cid, want in data.items()}
@@ -293,6 +298,8 @@ def _main(path: str) -> None:
         out = {"events_in": inv.events_in, "outcome_of": {k: sorted(v) for k, v in inv.outcome_of.items()},
                "redelivered": inv.redelivered, "claim_ids": sorted(inv.claim_ids), "outbox_claims": dict(inv.outbox_claims),
                "submitted_events": dict(inv.submitted_events), "dlq": inv.dlq}
+    elif req["what"] == "sizes":
+        out = topic_sizes(req["names"], settings)
     else:
         out = {cid: {k: str(v) for k, v in want.items()} for cid, want in expected_ledger(settings).items()}
     print(json.dumps(out))
@@ -303,7 +310,8 @@ def wait_distinct_outcomes(settings: Settings, expected: set[str], timeout: floa
     collector = collector or collect
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if wait_outcomes(settings, len(expected), timeout=max(1.0, deadline - time.monotonic())):
+        sizes = sizes_isolated if collector is collect_isolated else None
+        if wait_outcomes(settings, len(expected), timeout=max(1.0, deadline - time.monotonic()), sizes=sizes):
             inv = collector(settings, expected)
             if not inv.lost(expected):
                 return True
@@ -311,12 +319,13 @@ def wait_distinct_outcomes(settings: Settings, expected: set[str], timeout: floa
     return False
 
 
-def wait_quiet(settings: Settings, names: tuple[str, ...], quiet_for: float = 6.0, timeout: float = 180.0) -> None:
+def wait_quiet(settings: Settings, names: tuple[str, ...], quiet_for: float = 6.0, timeout: float = 180.0, sizes=None) -> None:
     """Wait until the given topics stop growing (downstream stages have drained)."""
+    sizes = sizes or topic_sizes
     deadline = time.monotonic() + timeout
     last, since = None, time.monotonic()
     while time.monotonic() < deadline:
-        now = topic_sizes(names, settings)
+        now = sizes(names, settings)
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet_for:
