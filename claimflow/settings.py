@@ -76,11 +76,7 @@ class Settings(BaseSettings):
     # Payer simulator
     payer_sim_seed: int = 7
     data_dir: Path = REPO_ROOT / "var" / "data"
-    # memory:// rebuilds every table from its changelog at start. With rocksdb:// a SIGKILLed
-    # worker kept local table writes whose changelog records and guarded outputs never
-    # reached the broker, and after restart skipped those records as duplicates (5 of
-    # 5,000 encounters lost in one fault run), so RocksDB stays opt-in until that is fixed.
-    table_store: str = Field("memory://", description="Faust table store: memory:// (rebuilt from changelogs at start) or rocksdb://")
+    table_store: str = Field("rocksdb://", description="Faust table store: rocksdb:// in production, memory:// in tests")
     app_id_prefix: str = "claimflow"
     log_level: Literal["debug", "info", "warn", "error"] = "info"
     max_message_bytes: int = 1_048_576
