@@ -16,7 +16,6 @@ Binds 127.0.0.1 unless configured otherwise. Logs carry counts only, never PHI."
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
+from claimflow.httpauth import bearer_ok
 from claimflow.models import EncounterEvent
 from services.fhir_gateway.mapping import DEFAULT_SOURCE_SYSTEM, MappingResult, map_bundle
 from services.fhir_gateway.outcomes import ERROR, EntryOutcome, Issue, operation_outcome
@@ -58,14 +58,6 @@ def _oo_response(status: int, issues: list[Issue], headers: dict[str, str] | Non
     return web.Response(status=status, text=json.dumps(operation_outcome(issues)), content_type=FHIR_JSON, headers=headers)
 
 
-def _authorized(request: web.Request, token: SecretStr | None) -> bool:
-    if token is None:
-        return True
-    expected = ("Bearer " + token.get_secret_value()).encode()
-    presented = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-    return hmac.compare_digest(presented, expected)
-
-
 async def _read_capped(request: web.Request, limit: int) -> bytes | None:
     """The body, or None as soon as it exceeds ``limit`` bytes."""
     chunks: list[bytes] = []
@@ -96,7 +88,7 @@ def batch_response(result: MappingResult, entry_count: int) -> dict[str, Any]:
 
 async def handle_bundle(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
-    if not _authorized(request, config.bearer_token):
+    if not bearer_ok(request.headers, config.bearer_token):
         return _oo_response(401, [Issue("error", "login", "missing or invalid bearer token")],
                             {"WWW-Authenticate": 'Bearer realm="claimflow-fhir"'})
     if request.content_length is not None and request.content_length > config.max_body_bytes:

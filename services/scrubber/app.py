@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 import faust
@@ -31,6 +30,7 @@ from pydantic import ValidationError
 
 from claimflow import metrics, topics
 from claimflow.dlq import PoisonMessage, Stage
+from claimflow.httpauth import bearer_ok
 from claimflow.ids import claim_id as make_claim_id
 from claimflow.models import Claim, ClaimCorrection, CodedEncounter, HeldClaim, safe_errors, utcnow
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
@@ -192,7 +192,7 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
             return self.json(body, status=status)
 
     async def submit_correction(request, claim_id: str) -> tuple[int, dict]:
-        if not _authorized(request, settings):
+        if not bearer_ok(request.headers, settings.http_write_token):
             return 401, {"error": "missing or invalid bearer token"}
         try:
             body = await request.json()
@@ -212,10 +212,3 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
     app.claimflow_processor = processor
     return app
 
-
-def _authorized(request, settings: Settings) -> bool:
-    token = settings.http_write_token
-    if token is None:
-        return True
-    expected = ("Bearer " + token.get_secret_value()).encode()
-    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected)

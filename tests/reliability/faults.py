@@ -18,7 +18,7 @@ from pathlib import Path
 
 from claimflow import topics
 from claimflow.codec import Codec
-from claimflow.kafkaio import producer, read_topic, topic_sizes
+from claimflow.kafkaio import producer, read_topic, topic_sizes, wait_for
 from claimflow.models import EncounterEvent
 from claimflow.services import ServiceProcess, spawn, wait_healthy
 from claimflow.settings import Settings
@@ -247,13 +247,8 @@ def check_ledger(inv: Invariants, settings: Settings, port: int, isolated: bool 
 
 def wait_outcomes(settings: Settings, n: int, timeout: float, sizes=None) -> bool:
     sizes = sizes or topic_sizes
-    deadline = time.monotonic() + timeout
     names = [t.name for t in OUTCOME_TOPICS]
-    while time.monotonic() < deadline:
-        if sum(sizes(names, settings).values()) >= n:
-            return True
-        time.sleep(1.0)
-    return False
+    return wait_for(lambda: sum(sizes(names, settings).values()) >= n, timeout, interval=1.0)
 
 
 def _run_isolated(what: str, settings: Settings, payload: dict) -> dict:
