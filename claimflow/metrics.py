@@ -72,6 +72,11 @@ CONSUMER_LAG = Gauge(
     "Records between the committed offset and the end of the log, by service and topic.",
     ["service", "topic"],
 )
+UNHANDLED_RELEASED = Counter(
+    "claimflow_rebalance_skipped_records_total",
+    "Records Faust skipped during a rebalance and that were left uncommitted to be re-read, by topic.",
+    ["topic"],
+)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -39,7 +39,7 @@ from claimflow import metrics, topics
 from claimflow.dlq import PoisonMessage, Stage, dead_letter_headers
 from claimflow.ids import status_event_id
 from claimflow.models import Address, Claim, ClaimState, ClaimStatusChanged
-from claimflow.runtime import Output, Processor, make_app, raw_topic
+from claimflow.runtime import Output, Processor, guard_topics, make_app, mark_handled, raw_topic
 from claimflow.settings import Settings, get_settings
 from services.payer_gateway.importer import ParsedFile, import_path
 from services.payer_gateway.state import SubmissionLedger, _locked
@@ -305,11 +305,13 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             log.info("claims batch %s: written=%d duplicates=%d rejected=%d failed=%d files=%d",
                      _coords(events), len(plan.export.written), max(0, n_dup), len(plan.rejected), len(plan.failed), len(plan.export.files))
         for event in events:
+            mark_handled(app, event.message)
             await stream.ack(event)
         metrics.PROCESSING_SECONDS.labels(SERVICE).observe(time.perf_counter() - started)
 
     @app.agent(raw_topic(app, topics.CLAIMS), name="payer-gateway.claims", concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def submit(stream):
+        guard_topics(app, topics.CLAIMS)
         # noack_take: events are acknowledged by submit_batch once their outputs are durable
         async for events in stream.noack_take(MAX_BATCH, within=batch_seconds):
             async with loop_lock:

@@ -64,11 +64,6 @@ def _assert_invariants(inv: faults.Invariants, expected: set[str], gateway: bool
     assert inv.dlq == 0
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open bug (#8): in one fresh-clone CI run 5 of 5,000 encounters had no outcome after the scrubber was "
-    "SIGKILLed: they reached encounters.coded.by-day.v1, the restarted scrubber counted 243 duplicates from its "
-    "local RocksDB emitted-claims entries, and neither the claims nor those entries' changelog records were on "
-    "the broker. Passed in 4 other runs. Kept visible as xfail until fixed; see the closing note."))
 def test_every_service_sigkilled_mid_stream(kafka_broker, tmp_path):
     pipe = _start(kafka_broker, tmp_path, FULL)
     settings = pipe.settings

@@ -1,0 +1,73 @@
+"""The consumer guard that keeps skipped-during-rebalance records from being committed."""
+
+from __future__ import annotations
+
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
+
+from claimflow import topics
+from claimflow.runtime import HandledOnlyConsumer, guard_topics, make_app, mark_handled
+from claimflow.settings import Settings
+
+
+def _message(topic: str, offset: int) -> ConsumerMessage:
+    return ConsumerMessage(topic=topic, partition=0, offset=offset, timestamp=0.0, timestamp_type=0,
+                           headers=[], key=b"k", value=b"v", checksum=None, tp=TP(topic, 0))
+
+
+def _consumer(tmp_path) -> HandledOnlyConsumer:
+    app = make_app("scrubber", Settings(data_dir=tmp_path, app_id_prefix="guard-test"))
+    consumer = app.consumer
+    assert isinstance(consumer, HandledOnlyConsumer)
+    guard_topics(app, topics.ENCOUNTERS_CODED_BY_DAY)
+    app.topics.acking_topics.add(topics.ENCOUNTERS_CODED_BY_DAY.name)
+    app.topics.acking_topics.add(topics.ENCOUNTERS.name)
+    return consumer
+
+
+def test_skipped_record_is_released_but_not_committable(tmp_path):
+    consumer = _consumer(tmp_path)
+    tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, 0)
+    skipped = _message(tp.topic, 7)
+    consumer._unacked_messages.add(skipped)
+    assert consumer.ack(skipped) is False
+    assert skipped.acked  # nothing waits on it (rebalance wait_empty)
+    assert skipped not in consumer._unacked_messages
+    assert consumer._acked.get(tp, []) == []
+    assert consumer.released_unhandled == 1
+
+
+def test_handled_record_is_committable(tmp_path):
+    consumer = _consumer(tmp_path)
+    tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, 0)
+    handled = [_message(tp.topic, n) for n in range(3)]
+    for m in handled:
+        consumer.mark_handled(m)
+        assert consumer.ack(m) is True
+    assert consumer._acked[tp] == [0, 1, 2]
+    assert consumer._new_offset(tp) == 3
+
+
+def test_hole_left_by_a_skipped_record_stops_the_commit(tmp_path):
+    consumer = _consumer(tmp_path)
+    tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, 0)
+    for n in range(5):
+        m = _message(tp.topic, n)
+        if n != 2:  # offset 2 was skipped by the stream during a rebalance
+            consumer.mark_handled(m)
+        consumer.ack(m)
+    assert consumer._new_offset(tp) == 2  # never past the record no handler saw
+
+
+def test_unguarded_topics_keep_faust_behaviour(tmp_path):
+    consumer = _consumer(tmp_path)
+    m = _message(topics.ENCOUNTERS.name, 0)
+    assert consumer.ack(m) is True
+
+
+def test_mark_handled_on_plain_app_is_a_no_op(tmp_path):
+    import faust
+
+    app = faust.App("guard-test-plain", broker="kafka://127.0.0.1:1", autodiscover=False, datadir=str(tmp_path))
+    mark_handled(app, _message("x", 0))
+    guard_topics(app, topics.ENCOUNTERS)
