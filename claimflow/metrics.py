@@ -77,6 +77,11 @@ UNHANDLED_RELEASED = Counter(
     "Records Faust skipped during a rebalance and that were left uncommitted to be re-read, by topic.",
     ["topic"],
 )
+REREAD_REPAIRS = Counter(
+    "claimflow_reread_repairs_total",
+    "Partitions sought back to re-read a record that was fetched but never handled, by topic.",
+    ["topic"],
+)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -5,6 +5,7 @@ original bytes; transient Kafka errors propagate so the record is retried)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -63,23 +64,39 @@ class IdempotentProducer(AIOKafkaDriverProducer):
 
 
 class HandledOnlyConsumer(AIOKafkaDriverConsumer):
-    """Faust's aiokafka consumer, except that an offset on a guarded topic only counts
-    towards the committed offset once our code has handled that message.
+    """Faust's aiokafka consumer, except that on a guarded topic (one our Processor reads)
+    the committed offset only ever covers an unbroken run of records our code handled.
 
-    Faust acknowledges events its stream loop *skipped* during a rebalance (flow control
-    suspended, or an event fetched in an older consumer generation) exactly as if they had
-    been processed. Those acknowledgements let the next commit move past records no handler
-    ever saw; if the worker then dies, or the partition moves to another worker, before the
-    records are re-read, they are lost (the SIGKILL and scale-out fault tests caught 3-5 of
-    2,000-5,000 encounters this way). Here such a skipped message is released (nothing waits
-    on it) but its offset is not recorded, so the commit stops below it and the message is
-    re-read from the committed offset that every rebalance seeks to."""
+    Faust can lose records between the fetch and the stream and still commit past them:
+    - its stream loop acknowledges events it *skipped* during a rebalance (flow control
+      suspended, or fetched in an older consumer generation) as if they were processed;
+    - ``getmany`` drops the rest of a fetched batch when flow stops or the generation
+      changes mid-batch, and records of a partition that is not active at that moment, while
+      the fetch position has already moved past them;
+    - its commit logic then fills such holes: a jump in fetched offsets is recorded as a
+      "gap" and counted as done, and its head check lets a single missing offset just above
+      the committed one through.
+    The fault tests caught the result: a record on encounters.coded.by-day.v1 that no worker
+    ever handled while the group's committed offset moved past it (3-5 of 2,000-5,000
+    encounters after a scrubber SIGKILL or a scale-out kill).
+
+    Here, for guarded topics: a skipped event is released (nothing waits on it) without its
+    offset being recorded; the commit advances only through consecutive handled offsets
+    starting at the committed one; and a hole at the head (a record fetched and dropped) is
+    repaired by seeking the partition back to it, so it is read and handled again (the
+    records after it are redelivered too, which our idempotent consumers absorb). A hole below
+    the log start offset (records removed by retention) is skipped, since there is nothing to
+    re-read."""
+
+    REPAIR_COOLDOWN_SECONDS = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.guarded_topics: set[str] = set()
         self._handled: WeakSet = WeakSet()
+        self._repairs: dict[Any, tuple[int, float]] = {}
         self.released_unhandled = 0
+        self.repairs = 0
 
     def guard(self, *topic_names: str) -> None:
         self.guarded_topics.update(topic_names)
@@ -98,6 +115,65 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
                          message.topic, message.partition, message.offset)
             return False
         return super().ack(message)
+
+    def _new_offset(self, tp):
+        committed = self._committed_offset.get(tp)
+        if tp.topic not in self.guarded_topics or committed is None:
+            return super()._new_offset(tp)
+        acked = self._acked.get(tp)
+        self._gap.pop(tp, None)  # a jump in fetched offsets is not proof the records in between were handled
+        if not acked:
+            return None
+        acked.sort()
+        index = self._acked_index[tp]
+        while acked and acked[0] < committed:  # handled again after a seek back: already committed
+            index.discard(acked.pop(0))
+        if not acked:
+            return None
+        if acked[0] != committed:
+            self._schedule_repair(tp, committed)
+            return None
+        end = committed
+        n = 0
+        for offset in acked:
+            if offset != end:
+                break
+            end += 1
+            n += 1
+        del acked[:n]
+        index.difference_update(range(committed, end))
+        return end
+
+    def _schedule_repair(self, tp, offset: int) -> None:
+        now = time.monotonic()
+        last = self._repairs.get(tp)
+        if last is not None and last[0] == offset and now - last[1] < self.REPAIR_COOLDOWN_SECONDS:
+            return  # a re-read from there is already under way
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (not running): the next commit on the loop schedules it
+            return
+        self._repairs[tp] = (offset, now)
+        loop.create_task(self._repair(tp, offset))
+
+    async def _repair(self, tp, offset: int) -> None:
+        try:
+            earliest = (await self.earliest_offsets(tp)).get(tp)
+            if earliest is not None and offset < earliest:
+                log.warning("%s[%d]: offsets %d..%d are below the log start (retention); committing from %d",
+                            tp.topic, tp.partition, offset, earliest - 1, earliest)
+                if self._committed_offset.get(tp) == offset:
+                    self._committed_offset[tp] = earliest
+                return
+            if tp not in self.assignment() or self._committed_offset.get(tp) != offset:
+                return  # rebalanced or moved on meanwhile: the rebalance seeks to the committed offset itself
+            self.repairs += 1
+            metrics.REREAD_REPAIRS.labels(tp.topic).inc()
+            log.warning("re-reading %s[%d] from offset %d: a record there was fetched but never handled",
+                        tp.topic, tp.partition, offset)
+            await self.seek(tp, offset)
+        except Exception as exc:  # noqa: BLE001 - a failed repair is retried after the cooldown
+            log.warning("re-read of %s[%d] from %d failed: %s", tp.topic, tp.partition, offset, type(exc).__name__)
 
 
 def mark_handled(app: faust.App, message) -> None:
@@ -318,6 +394,8 @@ class Processor:
             self._end_to_end.observe(max(0.0, time.time() - event.message.timestamp))
 
     def _mark_handled(self, message) -> None:
+        if self.settings.trace_offsets:
+            log.info("handled %s[%d]@%d", message.topic, message.partition, message.offset)
         consumer = self.app.consumer
         if isinstance(consumer, HandledOnlyConsumer):
             consumer.mark_handled(message)

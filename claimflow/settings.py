@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     app_id_prefix: str = "claimflow"
     log_level: Literal["debug", "info", "warn", "error"] = "info"
     max_message_bytes: int = 1_048_576
+    # log the coordinates (topic, partition, offset; no content) of every record a service
+    # handled: a diagnostic for offset/commit questions, off in production (one line per record)
+    trace_offsets: bool = False
 
     def port_for(self, service: str) -> int:
         return int(getattr(self, f"port_{service.replace('-', '_')}"))

@@ -201,6 +201,29 @@ def collect(settings: Settings, expected: set[str], outbox: Path | None = None) 
     )
 
 
+def locate(settings: Settings, encounter_ids: set[str], spec=topics.ENCOUNTERS_CODED_BY_DAY) -> list[tuple[int, int, str]]:
+    """(partition, offset, encounter id) of each of ``encounter_ids`` on ``spec``: where a lost
+    encounter last was, to compare with the committed offsets and the services' traces."""
+    codec = Codec()
+    found = []
+    for rec in read_topic(spec.name, settings, timeout=60):
+        eid = codec.decode(rec.value, spec.value)["encounter_id"]
+        if eid in encounter_ids:
+            found.append((rec.partition, rec.offset, eid))
+    return sorted(found)
+
+
+def committed_offsets(settings: Settings, group: str, topic: str) -> dict[int, int | None]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(group_id=group, enable_auto_commit=False, **settings.kafka_python_config())
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        return {p: consumer.committed(TopicPartition(topic, p)) for p in sorted(parts)}
+    finally:
+        consumer.close()
+
+
 def expected_ledger(settings: Settings) -> dict[str, dict[str, Decimal]]:
     """Per claim: charged and paid summed over its distinct adjudications on the topic."""
     codec = Codec()

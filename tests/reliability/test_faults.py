@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 FULL = ("coder", "scrubber", "adjudicator", "payer-sim", "payer-gateway")
 # a dead worker's partitions move after the session timeout: keep it short in tests
-FAST_FAILOVER = {"CLAIMFLOW_KAFKA_SESSION_TIMEOUT_SECONDS": "10", "CLAIMFLOW_KAFKA_HEARTBEAT_INTERVAL_SECONDS": "1",
+FAST_FAILOVER = {"CLAIMFLOW_TRACE_OFFSETS": "1", "CLAIMFLOW_KAFKA_SESSION_TIMEOUT_SECONDS": "10", "CLAIMFLOW_KAFKA_HEARTBEAT_INTERVAL_SECONDS": "1",
                  "CLAIMFLOW_X12_BATCH_SECONDS": "1"}
 
 
@@ -43,7 +43,15 @@ def _finish(pipe: Pipeline, expected: set[str], check_ledger: bool = True, isola
                                          collector=collect):
         inv = collect(settings, expected)
         sizes = faults.topic_sizes([t.name for t in topics.ALL_TOPICS], settings)
-        raise AssertionError(f"{len(inv.lost(expected))} of {len(expected)} encounters without an outcome; topic sizes {sizes}")
+        lost = inv.lost(expected)
+        where = committed = None
+        try:  # diagnostics only: where the lost encounters sit and what the scrubber committed
+            where = faults.locate(settings, set(lost))
+            committed = faults.committed_offsets(settings, f"{settings.app_id_prefix}-scrubber", topics.ENCOUNTERS_CODED_BY_DAY.name)
+        except Exception as exc:  # noqa: BLE001
+            where = f"not located: {type(exc).__name__}"
+        raise AssertionError(f"{len(lost)} of {len(expected)} encounters without an outcome; by-day (partition, offset): "
+                             f"{where}; scrubber committed {committed}; topic sizes {sizes}")
     # let payer-sim, the gateway and the adjudicator drain what the scrubber emitted
     faults.wait_quiet(settings, (topics.ADJUDICATIONS.name, topics.CLAIMS_STATUS.name), quiet_for=8, timeout=300,
                       sizes=faults.sizes_isolated if isolated else None)

@@ -10,9 +10,9 @@ from claimflow.runtime import HandledOnlyConsumer, guard_topics, make_app, mark_
 from claimflow.settings import Settings
 
 
-def _message(topic: str, offset: int) -> ConsumerMessage:
-    return ConsumerMessage(topic=topic, partition=0, offset=offset, timestamp=0.0, timestamp_type=0,
-                           headers=[], key=b"k", value=b"v", checksum=None, tp=TP(topic, 0))
+def _message(topic: str, offset: int, partition: int = 0) -> ConsumerMessage:
+    return ConsumerMessage(topic=topic, partition=partition, offset=offset, timestamp=0.0, timestamp_type=0,
+                           headers=[], key=b"k", value=b"v", checksum=None, tp=TP(topic, partition))
 
 
 def _consumer(tmp_path) -> HandledOnlyConsumer:
@@ -57,6 +57,86 @@ def test_hole_left_by_a_skipped_record_stops_the_commit(tmp_path):
             consumer.mark_handled(m)
         consumer.ack(m)
     assert consumer._new_offset(tp) == 2  # never past the record no handler saw
+
+
+def _ack_offsets(consumer, tp, offsets, unhandled=()):
+    for n in offsets:
+        m = _message(tp.topic, n, tp.partition)
+        if n not in unhandled:
+            consumer.mark_handled(m)
+        consumer.ack(m)
+
+
+def test_commit_runs_only_through_consecutive_handled_offsets(tmp_path):
+    consumer = _consumer(tmp_path)
+    tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, 0)
+    consumer._committed_offset[tp] = 5
+    _ack_offsets(consumer, tp, range(5, 10), unhandled={7})
+    assert consumer._new_offset(tp) == 7
+    consumer._committed_offset[tp] = 7
+    # Faust's own check lets a single missing offset above the committed one through; ours does not
+    assert consumer._new_offset(tp) is None
+    # a gap recorded by Faust's fetch loop is not taken as proof the records were handled
+    consumer._gap[tp].addi(7, 8)
+    assert consumer._new_offset(tp) is None
+
+
+def test_hole_is_repaired_by_seeking_back_to_it(tmp_path):
+    import asyncio
+
+    consumer = _consumer(tmp_path)
+    tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, 1)
+    seeks = []
+
+    async def earliest_offsets(*tps):
+        return {tp: 0}
+
+    async def seek(partition, offset):
+        seeks.append((partition, offset))
+
+    consumer.earliest_offsets = earliest_offsets
+    consumer.seek = seek
+    consumer.assignment = lambda: {tp}
+    consumer._committed_offset[tp] = 29
+    _ack_offsets(consumer, tp, [30, 31])  # 29 was fetched and dropped before any handler saw it
+
+    async def commit_twice():
+        assert consumer._new_offset(tp) is None
+        assert consumer._new_offset(tp) is None  # within the cooldown: one re-read, not two
+        await asyncio.sleep(0.05)
+
+    asyncio.run(commit_twice())
+    assert seeks == [(tp, 29)]
+    assert consumer.repairs == 1
+    # the re-read record is handled: the commit now covers 29..31
+    _ack_offsets(consumer, tp, [29])
+    assert consumer._new_offset(tp) == 32
+
+
+def test_hole_below_the_log_start_is_skipped(tmp_path):
+    import asyncio
+
+    consumer = _consumer(tmp_path)
+    tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, 2)
+
+    async def earliest_offsets(*tps):
+        return {tp: 40}  # retention removed everything below 40
+
+    async def seek(partition, offset):
+        raise AssertionError("nothing to re-read below the log start")
+
+    consumer.earliest_offsets = earliest_offsets
+    consumer.seek = seek
+    consumer.assignment = lambda: {tp}
+    consumer._committed_offset[tp] = 12
+    _ack_offsets(consumer, tp, [40, 41])
+
+    async def commit():
+        assert consumer._new_offset(tp) is None
+        await asyncio.sleep(0.05)
+
+    asyncio.run(commit())
+    assert consumer._new_offset(tp) == 42
 
 
 def test_unguarded_topics_keep_faust_behaviour(tmp_path):
