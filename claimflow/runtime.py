@@ -101,6 +101,24 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
     def guard(self, *topic_names: str) -> None:
         self.guarded_topics.update(topic_names)
 
+    def drop_once(self, spec: str) -> None:
+        """Fault injection (tests only): the first fetch of ``topic:partition:offset`` is
+        dropped between the fetcher and the stream, the way Faust drops records around a
+        rebalance, so the tests can show the hole is found and re-read."""
+        topic, partition, offset = spec.rsplit(":", 2)
+        target = (topic, int(partition), int(offset))
+        deliver = self.callback
+        pending = [target]
+
+        async def callback(message):
+            if pending and (message.topic, message.partition, message.offset) == pending[0]:
+                pending.clear()
+                log.warning("fault injection: dropped fetched record %s[%d]@%d", *target)
+                return None
+            return await deliver(message)
+
+        self.callback = callback
+
     def mark_handled(self, message) -> None:
         self._handled.add(message)
 
@@ -193,8 +211,10 @@ class App(faust.App):
     def _new_producer(self):
         return IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
+    claimflow_drop_fetched: str | None = None
+
     def _new_consumer(self):
-        return HandledOnlyConsumer(
+        consumer = HandledOnlyConsumer(
             self.transport,
             callback=self.topics.on_message,
             on_partitions_revoked=self._on_partitions_revoked,
@@ -202,6 +222,9 @@ class App(faust.App):
             beacon=self.beacon,
             loop=self.loop,
         )
+        if self.claimflow_drop_fetched:
+            consumer.drop_once(self.claimflow_drop_fetched)
+        return consumer
 
 
 def make_app(service: str, settings: Settings | None = None, **overrides: Any) -> faust.App:
@@ -234,6 +257,7 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
     )
     conf.update(overrides)
     app = App(f"{s.app_id_prefix}-{service}", **conf)
+    app.claimflow_drop_fetched = s.fault_drop_fetched
 
     @app.page("/metrics")
     async def _metrics(web, request):

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # log the coordinates (topic, partition, offset; no content) of every record a service
     # handled: a diagnostic for offset/commit questions, off in production (one line per record)
     trace_offsets: bool = False
+    # fault injection for the reliability tests: "topic:partition:offset" of one record the
+    # consumer fetches and then drops before any handler sees it (as Faust does around a
+    # rebalance); never set in production
+    fault_drop_fetched: str | None = None
 
     def port_for(self, service: str) -> int:
         return int(getattr(self, f"port_{service.replace('-', '_')}"))

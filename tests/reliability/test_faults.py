@@ -232,3 +232,37 @@ def test_two_scrubber_workers_one_killed(kafka_broker, tmp_path):
     assert survivor_after - baseline >= len(expected) - sum(share_before) - 10
     _assert_invariants(inv, expected, ledger=False)
     assert codes.get("payer-gateway") in (0, None) and codes.get("coder") in (0, None)
+
+
+def test_fetched_record_dropped_before_the_stream_is_reread(kafka_broker, tmp_path):
+    """The failure the SIGKILL and scale-out runs hit, made deterministic: the scrubber's
+    consumer fetches one record and drops it before any handler sees it (as Faust does around
+    a rebalance). Faust's own commit logic would commit past that single hole; ours holds the
+    commit at it and seeks back, so the record is read again and the encounter has its outcome."""
+    target = f"{topics.ENCOUNTERS_CODED_BY_DAY.name}:1:30"
+    pipe = _start(kafka_broker, tmp_path, ("coder", "scrubber"), extra_env={"CLAIMFLOW_FAULT_DROP_FETCHED": target})
+    settings = pipe.settings
+    port = settings.port_for("scrubber")
+    encounters = faults.make_encounters(400, seed=85)
+    expected = {e.encounter_id for e in encounters}
+    publisher = faults.PacedPublisher(encounters, settings, rate=80.0)
+    try:
+        t0 = time.monotonic()
+        publisher.start()
+        publisher.join(timeout=300)
+        inv = _finish(pipe, expected, check_ledger=False)
+        recovery = time.monotonic() - t0
+        repairs = _metric(port, "claimflow_reread_repairs_total", f'topic="{topics.ENCOUNTERS_CODED_BY_DAY.name}"')
+        scrubber = next(p for p in pipe.procs if p.service == "scrubber")
+        log_text = scrubber.log_path.read_text(errors="replace")
+    finally:
+        pipe.stop()
+    record(FaultOutcome(
+        fault="record fetched then dropped before the stream, re-read", events_in=len(expected),
+        outcomes_out=len(inv.outcome_of), lost=len(inv.lost(expected)), duplicated_submissions=len(inv.duplicated_submissions()),
+        dlq=inv.dlq, recovery_seconds=None, detail={"reread_repairs": repairs, "publish_to_drained_s": round(recovery, 1)},
+    ))
+    assert "fault injection: dropped fetched record" in log_text, "the injected drop never happened"
+    assert repairs >= 1, "the hole was never repaired by a re-read"
+    assert "re-reading encounters.coded.by-day.v1[1] from offset 30" in log_text
+    _assert_invariants(inv, expected, gateway=False, ledger=False)
