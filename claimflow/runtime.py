@@ -17,6 +17,7 @@ import faust
 from weakref import WeakSet
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
+from faust.types import TP as FaustTP
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaDriverProducer
 from pydantic import ValidationError
 
@@ -89,6 +90,7 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
     re-read."""
 
     REPAIR_COOLDOWN_SECONDS = 30.0
+    REPAIR_SETTLE_SECONDS = 2.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -175,6 +177,9 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
         loop.create_task(self._repair(tp, offset))
 
     async def _repair(self, tp, offset: int) -> None:
+        tp = FaustTP(tp.topic, tp.partition)  # Faust's partition sets hold its own TP type only
+        generation = self.app.consumer_generation_id
+        paused = False
         try:
             earliest = (await self.earliest_offsets(tp)).get(tp)
             if earliest is not None and offset < earliest:
@@ -183,15 +188,30 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
                 if self._committed_offset.get(tp) == offset:
                     self._committed_offset[tp] = earliest
                 return
-            if tp not in self.assignment() or self._committed_offset.get(tp) != offset:
-                return  # rebalanced or moved on meanwhile: the rebalance seeks to the committed offset itself
+            if not self._still_owner(tp, offset, generation):
+                return  # rebalanced or moved on meanwhile: a rebalance seeks to the committed offset itself
             self.repairs += 1
             metrics.REREAD_REPAIRS.labels(tp.topic).inc()
             log.warning("re-reading %s[%d] from offset %d: a record there was fetched but never handled",
                         tp.topic, tp.partition, offset)
-            await self.seek(tp, offset)
+            # Stop handing this partition's records to the stream and let fetches already under
+            # way pass, so none of them arrives after the seek: Faust drops a record whose offset
+            # is below the last one it read, which would drop the re-read itself.
+            self.pause_partitions([tp])
+            paused = True
+            await asyncio.sleep(self.REPAIR_SETTLE_SECONDS)
+            if self._still_owner(tp, offset, generation):
+                await self.seek(tp, offset)
         except Exception as exc:  # noqa: BLE001 - a failed repair is retried after the cooldown
             log.warning("re-read of %s[%d] from %d failed: %s", tp.topic, tp.partition, offset, type(exc).__name__)
+        finally:
+            # during a rebalance Faust pauses and resumes partitions itself
+            if paused and self.app.consumer_generation_id == generation and self.app.flow_control.is_active():
+                self.resume_partitions([tp])
+
+    def _still_owner(self, tp, offset: int, generation: int) -> bool:
+        return (self.app.consumer_generation_id == generation and self.app.flow_control.is_active()
+                and tp in self.assignment() and self._committed_offset.get(tp) == offset)
 
 
 def mark_handled(app: faust.App, message) -> None:

@@ -239,13 +239,15 @@ def test_fetched_record_dropped_before_the_stream_is_reread(kafka_broker, tmp_pa
     consumer fetches one record and drops it before any handler sees it (as Faust does around
     a rebalance). Faust's own commit logic would commit past that single hole; ours holds the
     commit at it and seeks back, so the record is read again and the encounter has its outcome."""
-    target = f"{topics.ENCOUNTERS_CODED_BY_DAY.name}:1:30"
+    target = f"{topics.ENCOUNTERS_CODED_BY_DAY.name}:1:20"
     pipe = _start(kafka_broker, tmp_path, ("coder", "scrubber"), extra_env={"CLAIMFLOW_FAULT_DROP_FETCHED": target})
     settings = pipe.settings
     port = settings.port_for("scrubber")
-    encounters = faults.make_encounters(400, seed=85)
+    # records keep arriving behind the dropped one while it is repaired: the re-read must not
+    # be overtaken by fetches already under way (Faust drops records below its read offset)
+    encounters = faults.make_encounters(800, seed=85)
     expected = {e.encounter_id for e in encounters}
-    publisher = faults.PacedPublisher(encounters, settings, rate=80.0)
+    publisher = faults.PacedPublisher(encounters, settings, rate=150.0)
     try:
         t0 = time.monotonic()
         publisher.start()
@@ -263,6 +265,9 @@ def test_fetched_record_dropped_before_the_stream_is_reread(kafka_broker, tmp_pa
         dlq=inv.dlq, recovery_seconds=None, detail={"reread_repairs": repairs, "publish_to_drained_s": round(recovery, 1)},
     ))
     assert "fault injection: dropped fetched record" in log_text, "the injected drop never happened"
-    assert repairs >= 1, "the hole was never repaired by a re-read"
-    assert "re-reading encounters.coded.by-day.v1[1] from offset 30" in log_text
+    # one re-read is enough (fetches under way are let through before the seek); a second try
+    # would still be correct, but more than that means the re-read keeps being overtaken
+    assert 1 <= repairs <= 2, f"re-reads: {repairs}"
+    assert "re-reading encounters.coded.by-day.v1[1] from offset 20" in log_text
+    assert "handled encounters.coded.by-day.v1[1]@20 " in log_text
     _assert_invariants(inv, expected, gateway=False, ledger=False)

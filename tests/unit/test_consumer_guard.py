@@ -10,9 +10,9 @@ from claimflow.runtime import HandledOnlyConsumer, guard_topics, make_app, mark_
 from claimflow.settings import Settings
 
 
-def _message(topic: str, offset: int, partition: int = 0) -> ConsumerMessage:
+def _message(topic: str, offset: int, partition: int = 0, tp=None) -> ConsumerMessage:
     return ConsumerMessage(topic=topic, partition=partition, offset=offset, timestamp=0.0, timestamp_type=0,
-                           headers=[], key=b"k", value=b"v", checksum=None, tp=TP(topic, partition))
+                           headers=[], key=b"k", value=b"v", checksum=None, tp=tp or TP(topic, partition))
 
 
 def _consumer(tmp_path) -> HandledOnlyConsumer:
@@ -61,7 +61,7 @@ def test_hole_left_by_a_skipped_record_stops_the_commit(tmp_path):
 
 def _ack_offsets(consumer, tp, offsets, unhandled=()):
     for n in offsets:
-        m = _message(tp.topic, n, tp.partition)
+        m = _message(tp.topic, n, tp.partition, tp)
         if n not in unhandled:
             consumer.mark_handled(m)
         consumer.ack(m)
@@ -84,8 +84,12 @@ def test_commit_runs_only_through_consecutive_handled_offsets(tmp_path):
 def test_hole_is_repaired_by_seeking_back_to_it(tmp_path):
     import asyncio
 
+    from aiokafka.structs import TopicPartition
+
     consumer = _consumer(tmp_path)
-    tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, 1)
+    # the aiokafka driver keys messages by aiokafka's TopicPartition, while Faust's partition
+    # sets accept only its own TP type (pausing with the former crashed the fetcher once)
+    tp = TopicPartition(topics.ENCOUNTERS_CODED_BY_DAY.name, 1)
     seeks = []
 
     async def earliest_offsets(*tps):
@@ -96,17 +100,23 @@ def test_hole_is_repaired_by_seeking_back_to_it(tmp_path):
 
     consumer.earliest_offsets = earliest_offsets
     consumer.seek = seek
-    consumer.assignment = lambda: {tp}
+    consumer.assignment = lambda: {TP(tp.topic, tp.partition)}
+    consumer.REPAIR_SETTLE_SECONDS = 0.01
+    consumer.app.flow_control.resume()
+    consumer._set_active_tps({TP(tp.topic, tp.partition)})
     consumer._committed_offset[tp] = 29
     _ack_offsets(consumer, tp, [30, 31])  # 29 was fetched and dropped before any handler saw it
 
     async def commit_twice():
         assert consumer._new_offset(tp) is None
         assert consumer._new_offset(tp) is None  # within the cooldown: one re-read, not two
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.005)
+        assert tp not in consumer._get_active_partitions()  # paused while fetches under way drain
+        await asyncio.sleep(0.1)
 
     asyncio.run(commit_twice())
     assert seeks == [(tp, 29)]
+    assert tp in consumer._get_active_partitions()  # resumed after the seek
     assert consumer.repairs == 1
     # the re-read record is handled: the commit now covers 29..31
     _ack_offsets(consumer, tp, [29])
