@@ -12,13 +12,12 @@ import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping
-
-import faust
 from weakref import WeakSet
 
+import faust
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
-from faust.types import TP as FaustTP
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaDriverProducer
+from faust.types import TP as FaustTP
 from pydantic import ValidationError
 
 from claimflow import metrics
@@ -154,13 +153,11 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
             self._schedule_repair(tp, committed)
             return None
         end = committed
-        n = 0
         for offset in acked:
             if offset != end:
                 break
             end += 1
-            n += 1
-        del acked[:n]
+        del acked[:end - committed]
         index.difference_update(range(committed, end))
         return end
 
@@ -228,10 +225,10 @@ def guard_topics(app: faust.App, *specs: TopicSpec) -> None:
 
 
 class App(faust.App):
+    claimflow_drop_fetched: str | None = None  # Settings.fault_drop_fetched (tests only)
+
     def _new_producer(self):
         return IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
-
-    claimflow_drop_fetched: str | None = None
 
     def _new_consumer(self):
         consumer = HandledOnlyConsumer(
@@ -440,9 +437,7 @@ class Processor:
     def _mark_handled(self, message) -> None:
         if self.settings.trace_offsets:
             log.info("handled %s[%d]@%d", message.topic, message.partition, message.offset)
-        consumer = self.app.consumer
-        if isinstance(consumer, HandledOnlyConsumer):
-            consumer.mark_handled(message)
+        mark_handled(self.app, message)
 
     def _records_out(self, topic):
         name = topic.get_topic_name()
