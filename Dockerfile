@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY claimflow ./claimflow
+COPY claimflow_app ./claimflow_app
 COPY services ./services
 COPY schemas ./schemas
 COPY deploy/topics.yaml ./deploy/topics.yaml

@@ -57,7 +57,7 @@ from claimflow.codec import Codec  # noqa: E402
 from claimflow.ids import claim_id as make_claim_id  # noqa: E402
 from claimflow.kafka_local import LocalBroker  # noqa: E402
 from claimflow.kafkaio import producer  # noqa: E402
-from claimflow.services import SERVICES, ServiceProcess, spawn, wait_healthy  # noqa: E402
+from claimflow_app.services import SERVICES, ServiceProcess, spawn, wait_healthy  # noqa: E402
 from claimflow.settings import Settings  # noqa: E402
 from claimflow.synthetic import EncounterGenerator  # noqa: E402
 from null_agent import NULL_OUTPUT  # noqa: E402

@@ -20,7 +20,7 @@ import common  # noqa: F401  (sys.path for the repo)
 def main() -> None:
     import faust
 
-    from claimflow.services import build_service_app
+    from claimflow_app.services import build_service_app
     from claimflow.settings import get_settings
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from claimflow.admin import create_topics
 from claimflow.kafka_local import LocalBroker
-from claimflow.services import SERVICES, spawn, wait_assigned, wait_healthy
+from claimflow_app.services import SERVICES, spawn, wait_assigned, wait_healthy
 from claimflow.settings import Settings
 
 BROKER_PORT = int(os.environ.get("CLAIMFLOW_TEST_KAFKA_PORT", "19092"))

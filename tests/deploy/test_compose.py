@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from claimflow.services import SERVICES
+from claimflow_app.services import SERVICES
 from claimflow.settings import SERVICE_PORTS, Settings
 from tests.deploy.support import PROM_DIR, REPO_ROOT, TOOLS_DIR
 

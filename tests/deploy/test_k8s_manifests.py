@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from claimflow.services import SERVICES
+from claimflow_app.services import SERVICES
 from claimflow.settings import SERVICE_PORTS, Settings
 from tests.deploy.support import K8S_DIR, K8S_VERSION, REPO_ROOT, TOOLS_DIR, missing_tool, require_tool
 

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from claimflow.services import SERVICES
+from claimflow_app.services import SERVICES
 from claimflow.settings import SERVICE_PORTS
 from tests.deploy.support import PROM_DIR, known_metric_names, metric_names_in, require_tool
 

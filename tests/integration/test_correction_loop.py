@@ -41,7 +41,7 @@ def token_pipeline(kafka_broker, tmp_path):
 
 def _cli(pipe, *args) -> subprocess.CompletedProcess:
     env = {**__import__("os").environ, **pipe.env}
-    return subprocess.run([sys.executable, "-m", "claimflow.cli", *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "claimflow_app.cli", *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def _post(pipe, claim_id: str, body: dict, token: str | None) -> tuple[int, dict]:

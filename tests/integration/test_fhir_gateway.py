@@ -18,7 +18,7 @@ import pytest
 from claimflow import topics
 from claimflow.codec import Codec
 from claimflow.kafkaio import read_topic, topic_sizes, wait_for
-from claimflow.services import wait_healthy
+from claimflow_app.services import wait_healthy
 from claimflow.settings import Settings
 from tests.harness import _reset_topics
 
@@ -37,7 +37,7 @@ class Gateway:
 
     def start(self) -> "Gateway":
         out = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "claimflow.cli", "run", "fhir-gateway"], stdout=out,
+        self.proc = subprocess.Popen([sys.executable, "-m", "claimflow_app.cli", "run", "fhir-gateway"], stdout=out,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **self.env}, cwd=REPO)
         out.close()
         wait_healthy("fhir-gateway", PORT, timeout=30)
@@ -117,7 +117,7 @@ def test_bundle_to_encounters_idempotent_and_authenticated(fhir_env):
 
     # the CLI shares the store: the same bundle is unchanged, another one is published
     cli_env = {**os.environ, **env}
-    proc = subprocess.run([sys.executable, "-m", "claimflow.cli", "ingest", "fhir", str(FIX / "office-visit-with-coverage.json"),
+    proc = subprocess.run([sys.executable, "-m", "claimflow_app.cli", "ingest", "fhir", str(FIX / "office-visit-with-coverage.json"),
                            str(FIX / "telehealth-visit-relative-refs.json")], capture_output=True, text=True, env=cli_env, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"unchanged {published}" in proc.stdout, proc.stdout

@@ -132,7 +132,7 @@ def test_claims_to_837p_status_dlq_and_835_to_adjudications(gateway):
     # the CLI export reads claims.v1 from the beginning into its own outbox
     env = {**os.environ, **gateway.env}
     other = gateway.root / "cli-export"
-    proc = subprocess.run([sys.executable, "-m", "claimflow.cli", "x12", "export", "--outbox", str(other / "outbox"),
+    proc = subprocess.run([sys.executable, "-m", "claimflow_app.cli", "x12", "export", "--outbox", str(other / "outbox"),
                            "--state-dir", str(other / "state")], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr  # one rejected claim and one unreadable record
     assert "written 20, already written 1, rejected 1, unreadable 1" in proc.stdout, proc.stdout
@@ -140,7 +140,7 @@ def test_claims_to_837p_status_dlq_and_835_to_adjudications(gateway):
     assert all(exported.count(f"CLM*{c.claim_id}*") == 1 for c in good)
 
     # the CLI import publishes the same 835 again (same deterministic adjudication ids)
-    proc = subprocess.run([sys.executable, "-m", "claimflow.cli", "x12", "import", str(inbox / "processed")],
+    proc = subprocess.run([sys.executable, "-m", "claimflow_app.cli", "x12", "import", str(inbox / "processed")],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "adjudications 5" in proc.stdout

@@ -20,7 +20,7 @@ from claimflow import topics
 from claimflow.codec import Codec
 from claimflow.kafkaio import producer, read_topic, topic_sizes, wait_for
 from claimflow.models import EncounterEvent
-from claimflow.services import ServiceProcess, spawn, wait_healthy
+from claimflow_app.services import ServiceProcess, spawn, wait_healthy
 from claimflow.settings import Settings
 from claimflow.synthetic import EncounterGenerator
 

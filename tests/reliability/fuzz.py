@@ -77,7 +77,7 @@ def discover_consumers(root) -> dict[str, tuple[str, ...]]:
     import inspect
     from pathlib import Path
 
-    from claimflow.services import SERVICES
+    from claimflow_app.services import SERVICES
 
     root = Path(root)
     settings = Settings(data_dir=root / "data", x12_outbox=root / "x12" / "outbox", x12_inbox=root / "x12" / "inbox",

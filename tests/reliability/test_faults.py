@@ -14,7 +14,7 @@ import pytest
 
 from claimflow import topics
 from claimflow.kafka_local import LocalBroker
-from claimflow.services import spawn, wait_healthy
+from claimflow_app.services import spawn, wait_healthy
 from claimflow.settings import Settings
 from tests.harness import Pipeline, _reset_topics
 from tests.reliability import faults

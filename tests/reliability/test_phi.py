@@ -27,7 +27,7 @@ from claimflow.codec import Codec, DecodeError
 from claimflow.dlq import headers_dict
 from claimflow.kafkaio import producer
 from claimflow.models import EncounterEvent
-from claimflow.services import SERVICES
+from claimflow_app.services import SERVICES
 from claimflow.synthetic import EncounterGenerator
 from tests.harness import _pipeline
 from tests.reliability.fuzz import discover_consumers, encode_any, read_topics, templates, verdict

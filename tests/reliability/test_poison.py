@@ -32,7 +32,7 @@ from claimflow.codec import Codec, DecodeError
 from claimflow.dlq import headers_dict
 from claimflow.ids import claim_id as make_claim_id
 from claimflow.kafkaio import producer, topic_sizes
-from claimflow.services import SERVICES
+from claimflow_app.services import SERVICES
 from claimflow.synthetic import EncounterGenerator
 from tests.harness import _pipeline
 from tests.reliability.fuzz import Fuzzed, discover_consumers, fuzz_targets, fuzz_topic, read_topics, templates

@@ -2,7 +2,7 @@
 
 from claimflow import topics
 from claimflow.schemas import default_store
-from claimflow.services import SERVICES
+from claimflow_app.services import SERVICES
 from claimflow.topics import ALL_TABLES, ALL_TOPICS, load_catalog, load_tables
 
 

@@ -63,7 +63,7 @@ def spawn(service: str, log_dir: Path, env: dict[str, str] | None = None) -> Ser
     full_env = dict(os.environ)
     full_env.update(env or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claimflow.cli", "run", service],
+        [sys.executable, "-m", "claimflow_app.cli", "run", service],
         stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
     )
     return ServiceProcess(service, proc, log_path)

@@ -102,7 +102,7 @@ def topics_list() -> None:
 @click.argument("service")
 def run(service: str) -> None:
     """Run SERVICE (coder, scrubber, adjudicator) or `all` (one process each)."""
-    from claimflow import services
+    from claimflow_app import services
 
     if service == "fhir-gateway":
         from services.fhir_gateway.app import run_gateway
@@ -222,7 +222,7 @@ def generate_adjudications(enc_file: str, share: float, deny_rate: float, seed: 
 @click.option("--keep-running", is_flag=True, help="leave broker and services up afterwards")
 def demo(count: int, keep_running: bool) -> None:
     """Run the whole pipeline end to end on a local broker and print a summary."""
-    from claimflow.demo import run_demo
+    from claimflow_app.demo import run_demo
 
     summary = run_demo(count=count, keep_running=keep_running)
     click.echo(json.dumps(summary, indent=2))

@@ -12,7 +12,7 @@ from claimflow.codec import Codec
 from claimflow.kafka_local import LocalBroker
 from claimflow.kafkaio import read_topic, topic_sizes, wait_for
 from claimflow.publish import publish_records
-from claimflow.services import spawn, wait_assigned, wait_healthy
+from claimflow_app.services import spawn, wait_assigned, wait_healthy
 from claimflow.settings import REPO_ROOT, Settings, get_settings
 from claimflow.synthetic import EncounterGenerator
 
