@@ -1,16 +1,18 @@
-"""Topic administration from deploy/topics.yaml (idempotent)."""
+"""Topic administration from the topic catalog, claimflow/topics.py (idempotent)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from claimflow.catalog import load_catalog
 from claimflow.settings import Settings, get_settings
-from claimflow.topics import ALL_TABLES, TopicConfig, load_catalog
+from claimflow.topics import DEFAULT_REPLICATION_FACTOR, topic_configs
 
 
 @dataclass
@@ -24,21 +26,21 @@ def admin_client(settings: Settings) -> KafkaAdminClient:
     return KafkaAdminClient(client_id="claimflow-admin", request_timeout_ms=15000, **settings.kafka_python_config())
 
 
-def create_topics(settings: Settings | None = None, retries: int = 20) -> CreateReport:
+def create_topics(settings: Settings | None = None, retries: int = 20, catalog: Path | None = None) -> CreateReport:
+    """Create every catalog topic and table changelog that does not exist yet. ``catalog``:
+    a rendered catalog file (deploy/topics.yaml format) to create instead of the built-in one."""
     settings = settings or get_settings()
-    default_rf, catalog = load_catalog()
+    if catalog is not None:
+        default_rf, configs = load_catalog(catalog, settings.app_id_prefix)
+    else:
+        default_rf, configs = DEFAULT_REPLICATION_FACTOR, topic_configs(settings.app_id_prefix)
     rf = settings.topic_replication_factor or default_rf
-    by_name = {t.name: t for t in catalog}
-    for table in ALL_TABLES:
-        source = by_name[table.source.name]
-        catalog.append(TopicConfig(name=table.changelog(settings.app_id_prefix), key=source.key, value="faust table changelog",
-                                   partitions=source.partitions, retention_ms=-1, cleanup_policy="compact"))
     last_exc: Exception | None = None
     for _ in range(retries):
         try:
             admin = admin_client(settings)
             try:
-                return _create(admin, catalog, rf)
+                return _create(admin, configs, rf)
             finally:
                 admin.close()
         except KafkaError as exc:  # controller not ready yet, leader election...

@@ -1,19 +1,38 @@
-"""The one topic registry: every topic with its key and value contract.
+"""The one topic catalog: every topic with its key and value contract, its operational
+settings (partitions, retention, cleanup policy) and the services that write and read it.
 
-Services import these constants; no topic name is written anywhere else. Operational
-settings (partitions, retention, cleanup) live in ``deploy/topics.yaml``; a unit test
-proves the two agree."""
+This module is the single source. Services import these constants (no topic name is
+written anywhere else); ``claimflow topics create`` creates topics from it;
+``deploy/topics.yaml`` and ``deploy/k8s/21-topics.yaml`` are generated from it by
+``claimflow topics render`` (claimflow/catalog.py) and a unit test fails when they are
+stale. The least-privilege ACLs are derived from ``writers`` and ``readers``.
+
+``writers`` and ``readers`` name Kafka clients: a service (``coder``, ``scrubber``,
+``adjudicator``, ``payer-sim``, ``payer-gateway``, ``fhir-gateway``: the names of
+``claimflow run``) or ``cli``, the ``claimflow`` command line a person runs (publish,
+ingest, x12 import/export, claims correct). They list who produces or consumes records;
+offset look-ups (``topics list``, the demo's summary) are not reads of records. A table's
+changelog is written and read by the table's service only (``TableSpec``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-CATALOG_PATH = Path(__file__).resolve().parent.parent / "deploy" / "topics.yaml"
+CATALOG_PATH = Path(__file__).resolve().parent.parent / "deploy" / "topics.yaml"  # generated
 RAW = "original bytes"
+DEFAULT_REPLICATION_FACTOR = 1  # override with CLAIMFLOW_TOPIC_REPLICATION_FACTOR on a cluster
+
+DAY_MS = 86_400_000
+RETENTION_7_DAYS = 7 * DAY_MS
+RETENTION_14_DAYS = 14 * DAY_MS
+RETENTION_30_DAYS = 30 * DAY_MS
+RETENTION_365_DAYS = 365 * DAY_MS
+
+CODER, SCRUBBER, ADJUDICATOR, PAYER_SIM, PAYER_GATEWAY, FHIR_GATEWAY = (
+    "coder", "scrubber", "adjudicator", "payer-sim", "payer-gateway", "fhir-gateway")
+CLI = "cli"
+CLIENTS = (CODER, SCRUBBER, ADJUDICATOR, PAYER_SIM, PAYER_GATEWAY, FHIR_GATEWAY, CLI)
 
 
 @dataclass(frozen=True)
@@ -22,34 +41,74 @@ class TopicSpec:
     key: str  # the business id the topic is keyed by
     value: str  # contract name in schemas/, or RAW for dead-letter topics
     doc: str
+    partitions: int = 4
+    retention_ms: int = RETENTION_30_DAYS
+    cleanup_policy: str = "delete"  # or "compact"
+    writers: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
 
     @property
     def is_dlq(self) -> bool:
         return self.value == RAW
 
 
-ENCOUNTERS = TopicSpec("encounters.v1", "encounter_id", "EncounterEvent", "Encounters published by EHRs and the FHIR gateway.")
-ENCOUNTERS_CODED = TopicSpec("encounters.coded.v1", "encounter_id", "CodedEncounter", "Encounters coded by the coder.")
-ENCOUNTERS_CODED_BY_DAY = TopicSpec("encounters.coded.by-day.v1", "day_key", "CodedEncounter",
-                                    "Scrubber-internal repartition of coded encounters by patient+provider+date (an opaque hash), so cross-claim edits see every claim of a day in one partition.")
-CODING_REVIEW = TopicSpec("coding.review.v1", "encounter_id", "CodingReviewItem", "Encounters the coder sends to a human coder.")
-CLAIMS = TopicSpec("claims.v1", "claim_id", "Claim", "Clean (or warning-only) claims ready for submission.")
-CLAIMS_HELD = TopicSpec("claims.held.v1", "claim_id", "HeldClaim", "Claims held by the scrubber for correction.")
-CLAIMS_CORRECTED = TopicSpec("claims.corrected.v1", "claim_id", "ClaimCorrection",
-                             "Held claims corrected by billing/coding staff, for the scrubber to re-scrub and release.")
-CLAIMS_CORRECTED_BY_DAY = TopicSpec("claims.corrected.by-day.v1", "day_key", "ClaimCorrection",
-                                    "Scrubber-internal: corrections re-keyed by the day_key of the held claim, so they meet that claim's emitted-claims entry.")
-ADJUDICATIONS = TopicSpec("adjudications.v1", "claim_id", "Adjudication", "Payer adjudications (835 semantics).")
-APPEALS = TopicSpec("appeals.v1", "claim_id", "DenialWorkItem", "Denials routed to the appeals work queue.")
-CLAIMS_STATUS = TopicSpec("claims.status.v1", "claim_id", "ClaimStatusChanged", "Claim lifecycle transitions.")
-CLAIMS_CORRECTIONS = TopicSpec("claims.corrections.v1", "claim_id", "CorrectionRequest", "Denied claims to correct and resubmit.")
-PATIENT_BILLING = TopicSpec("billing.patient.v1", "claim_id", "PatientBill", "Patient responsibility for statements.")
-APPEAL_OUTCOMES = TopicSpec("appeals.outcomes.v1", "claim_id", "AppealOutcome", "Payer decisions on filed appeals.")
-DLQ_CODER = TopicSpec("dlq.coder.v1", "original key", RAW, "Poison input of the coder.")
-DLQ_SCRUBBER = TopicSpec("dlq.scrubber.v1", "original key", RAW, "Poison input of the scrubber.")
-DLQ_ADJUDICATOR = TopicSpec("dlq.adjudicator.v1", "original key", RAW, "Poison input of the adjudicator.")
-DLQ_PAYER_SIM = TopicSpec("dlq.payer-sim.v1", "original key", RAW, "Poison input of the payer simulator.")
-DLQ_PAYER_GATEWAY = TopicSpec("dlq.payer-gateway.v1", "original key", RAW, "Poison input of the payer gateway (claims it cannot write, X12 files it cannot read).")
+ENCOUNTERS = TopicSpec(
+    "encounters.v1", "encounter_id", "EncounterEvent", "Encounters published by EHRs and the FHIR gateway.",
+    retention_ms=RETENTION_14_DAYS, writers=(FHIR_GATEWAY, CLI), readers=(CODER,))
+ENCOUNTERS_CODED = TopicSpec(
+    "encounters.coded.v1", "encounter_id", "CodedEncounter", "Encounters coded by the coder.",
+    retention_ms=RETENTION_14_DAYS, writers=(CODER,), readers=(SCRUBBER,))
+ENCOUNTERS_CODED_BY_DAY = TopicSpec(
+    "encounters.coded.by-day.v1", "day_key", "CodedEncounter",
+    "Scrubber-internal repartition of coded encounters by patient+provider+date (an opaque hash), so cross-claim edits see every claim of a day in one partition.",
+    retention_ms=RETENTION_7_DAYS, writers=(SCRUBBER,), readers=(SCRUBBER,))
+CODING_REVIEW = TopicSpec(
+    "coding.review.v1", "encounter_id", "CodingReviewItem", "Encounters the coder sends to a human coder.",
+    retention_ms=RETENTION_30_DAYS, writers=(CODER,))  # humans work this queue
+CLAIMS = TopicSpec(
+    "claims.v1", "claim_id", "Claim", "Clean (or warning-only) claims ready for submission.",
+    writers=(SCRUBBER,), readers=(ADJUDICATOR, PAYER_SIM, PAYER_GATEWAY, CLI))
+CLAIMS_HELD = TopicSpec(
+    "claims.held.v1", "claim_id", "HeldClaim", "Claims held by the scrubber for correction.",
+    writers=(SCRUBBER,), readers=(SCRUBBER, ADJUDICATOR, CLI))
+CLAIMS_CORRECTED = TopicSpec(
+    "claims.corrected.v1", "claim_id", "ClaimCorrection",
+    "Held claims corrected by billing/coding staff, for the scrubber to re-scrub and release.",
+    writers=(SCRUBBER, CLI), readers=(SCRUBBER,))  # scrubber: POST /claims/{id}/corrections
+CLAIMS_CORRECTED_BY_DAY = TopicSpec(
+    "claims.corrected.by-day.v1", "day_key", "ClaimCorrection",
+    "Scrubber-internal: corrections re-keyed by the day_key of the held claim, so they meet that claim's emitted-claims entry.",
+    retention_ms=RETENTION_7_DAYS, writers=(SCRUBBER,), readers=(SCRUBBER,))
+ADJUDICATIONS = TopicSpec(
+    "adjudications.v1", "claim_id", "Adjudication", "Payer adjudications (835 semantics).",
+    writers=(PAYER_SIM, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, CLI))
+APPEALS = TopicSpec(
+    "appeals.v1", "claim_id", "DenialWorkItem", "Denials routed to the appeals work queue.",
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,), readers=(CLI,))  # appeal deadlines run to 180 days and beyond
+CLAIMS_STATUS = TopicSpec(
+    "claims.status.v1", "claim_id", "ClaimStatusChanged", "Claim lifecycle transitions.",
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, CLI))
+CLAIMS_CORRECTIONS = TopicSpec(
+    "claims.corrections.v1", "claim_id", "CorrectionRequest", "Denied claims to correct and resubmit.",
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
+PATIENT_BILLING = TopicSpec(
+    "billing.patient.v1", "claim_id", "PatientBill", "Patient responsibility for statements.",
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
+APPEAL_OUTCOMES = TopicSpec(
+    "appeals.outcomes.v1", "claim_id", "AppealOutcome", "Payer decisions on filed appeals.",
+    retention_ms=RETENTION_365_DAYS, readers=(ADJUDICATOR,))  # no writer in this repository yet
+
+
+def _dlq(service: str, doc: str) -> TopicSpec:
+    return TopicSpec(f"dlq.{service}.v1", "original key", RAW, doc, partitions=1, retention_ms=RETENTION_30_DAYS,
+                     writers=(service,))
+
+
+DLQ_CODER = _dlq(CODER, "Poison input of the coder.")
+DLQ_SCRUBBER = _dlq(SCRUBBER, "Poison input of the scrubber.")
+DLQ_ADJUDICATOR = _dlq(ADJUDICATOR, "Poison input of the adjudicator.")
+DLQ_PAYER_SIM = _dlq(PAYER_SIM, "Poison input of the payer simulator.")
+DLQ_PAYER_GATEWAY = _dlq(PAYER_GATEWAY, "Poison input of the payer gateway (claims it cannot write, X12 files it cannot read).")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     ENCOUNTERS,
@@ -79,6 +138,8 @@ DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": D
 
 @dataclass(frozen=True)
 class TopicConfig:
+    """A topic as created on the broker (catalog topics and table changelogs)."""
+
     name: str
     key: str
     value: str
@@ -89,7 +150,8 @@ class TopicConfig:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A Faust table: its changelog is partitioned like the topic that feeds it."""
+    """A Faust table: its changelog is partitioned like the topic that feeds it, and is
+    written and read by the table's service only."""
 
     service: str
     table: str
@@ -106,34 +168,23 @@ CLAIM_LEDGER = TableSpec("adjudicator", "claim-ledger", ADJUDICATIONS)
 ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER)
 
 
-def load_tables(path: Path = CATALOG_PATH) -> list[tuple[str, str, str]]:
-    """(service, table, source topic) rows of the catalog's tables section."""
-    with path.open() as fh:
-        doc = yaml.safe_load(fh)
-    return [(t["service"], t["table"], t["source"]) for t in doc.get("tables", [])]
+def topic_configs(app_id_prefix: str) -> list[TopicConfig]:
+    """Every topic to create: the catalog topics, then the table changelogs (compacted,
+    kept forever, with the partition count of the topic feeding the table)."""
+    configs = [TopicConfig(t.name, t.key, t.value, t.partitions, t.retention_ms, t.cleanup_policy) for t in ALL_TOPICS]
+    configs += [TopicConfig(t.changelog(app_id_prefix), t.source.key, "faust table changelog", t.source.partitions, -1, "compact")
+                for t in ALL_TABLES]
+    return configs
 
 
-def load_catalog(path: Path = CATALOG_PATH) -> tuple[int, list[TopicConfig]]:
-    """Return (default replication factor, topic configs) from deploy/topics.yaml."""
-    with path.open() as fh:
-        doc: dict[str, Any] = yaml.safe_load(fh)
-    rf = int(doc.get("defaults", {}).get("replication_factor", 1))
-    topics = [
-        TopicConfig(
-            name=t["name"],
-            key=t["key"],
-            value=t["value"],
-            partitions=int(t["partitions"]),
-            retention_ms=int(t["retention_ms"]),
-            cleanup_policy=t["cleanup_policy"],
-        )
-        for t in doc["topics"]
-    ]
-    return rf, topics
+def written_by(client: str) -> list[TopicSpec]:
+    return [t for t in ALL_TOPICS if client in t.writers]
+
+
+def read_by(client: str) -> list[TopicSpec]:
+    return [t for t in ALL_TOPICS if client in t.readers]
 
 
 def partitions_of(spec: TopicSpec) -> int:
-    for cfg in load_catalog()[1]:
-        if cfg.name == spec.name:
-            return cfg.partitions
-    raise KeyError(spec.name)
+    """Partition count of a catalog topic (the spec carries it: no file is read)."""
+    return spec.partitions

@@ -72,18 +72,35 @@ def kafka_status() -> None:
 
 @main.group()
 def topics() -> None:
-    """Topic catalog (deploy/topics.yaml)."""
+    """Topic catalog (claimflow/topics.py; deploy/topics.yaml is generated from it)."""
 
 
 @topics.command("create")
-def topics_create() -> None:
+@click.option("--catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="a rendered catalog file (deploy/topics.yaml format) instead of the built-in catalog")
+def topics_create(catalog: Path | None) -> None:
     """Create every catalog topic that does not exist yet (idempotent)."""
     from claimflow.admin import create_topics
 
-    report = create_topics()
+    report = create_topics(catalog=catalog)
     click.echo(f"created {len(report.created)}, already present {len(report.existing)}")
     for m in report.mismatched:
         click.echo(f"WARNING: {m}", err=True)
+
+
+@topics.command("render")
+@click.option("--check", is_flag=True, help="rewrite nothing; exit 1 when a generated file is stale")
+def topics_render(check: bool) -> None:
+    """Regenerate deploy/topics.yaml, deploy/k8s/21-topics.yaml and the service READMEs' topic tables."""
+    from claimflow.catalog import REPO_ROOT, render_all, stale_files
+
+    if check:
+        stale = stale_files()
+        for path in stale:
+            click.echo(f"stale: {path.relative_to(REPO_ROOT)}", err=True)
+        sys.exit(1 if stale else 0)
+    written = render_all()
+    click.echo(f"rewrote {len(written)} file(s)" + "".join(f"\n  {p.relative_to(REPO_ROOT)}" for p in written))
 
 
 @topics.command("list")
@@ -101,14 +118,10 @@ def topics_list() -> None:
 @main.command()
 @click.argument("service")
 def run(service: str) -> None:
-    """Run SERVICE (coder, scrubber, adjudicator) or `all` (one process each)."""
+    """Run SERVICE (coder, scrubber, adjudicator, payer-sim, payer-gateway, fhir-gateway) or
+    `all` (one process per stream processor)."""
     from claimflow_app import services
 
-    if service == "fhir-gateway":
-        from services.fhir_gateway.app import run_gateway
-
-        run_gateway(get_settings())
-        return
     if service != "all":
         services.run_worker(service)
         return

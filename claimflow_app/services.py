@@ -1,8 +1,8 @@
-"""Starting services as independent processes (``claimflow run all``, the demo, e2e tests)."""
+"""The service registry: every service by name, imported explicitly (no discovery), and
+starting services as independent processes (``claimflow run all``, the demo, e2e tests)."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import subprocess
@@ -11,17 +11,67 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from claimflow.settings import Settings, get_settings
 
-SERVICES = ("coder", "scrubber", "adjudicator", "payer-sim", "payer-gateway")
+
+def _coder(settings: Settings):
+    from services.coder.app import build_app
+
+    return build_app(settings)
+
+
+def _scrubber(settings: Settings):
+    from services.scrubber.app import build_app
+
+    return build_app(settings)
+
+
+def _adjudicator(settings: Settings):
+    from services.adjudicator.app import build_app
+
+    return build_app(settings)
+
+
+def _payer_sim(settings: Settings):
+    from services.payer_sim.app import build_app
+
+    return build_app(settings)
+
+
+def _payer_gateway(settings: Settings):
+    from services.payer_gateway.app import build_app
+
+    return build_app(settings)
+
+
+def _run_fhir_gateway(settings: Settings) -> None:
+    from services.fhir_gateway.app import run_gateway
+
+    run_gateway(settings)
+
+
+# Faust stream processors (each with its dead-letter topic), in pipeline order; the service
+# modules are imported only when that service is built, so `claimflow run coder` loads no
+# other service's reference data.
+APP_BUILDERS: dict[str, Callable[[Settings], object]] = {
+    "coder": _coder,
+    "scrubber": _scrubber,
+    "adjudicator": _adjudicator,
+    "payer-sim": _payer_sim,
+    "payer-gateway": _payer_gateway,
+}
+SERVICES = tuple(APP_BUILDERS)
+# services that are not Faust apps: name -> run(settings) until stopped
+GATEWAYS: dict[str, Callable[[Settings], None]] = {"fhir-gateway": _run_fhir_gateway}
+ALL_SERVICES = (*SERVICES, *GATEWAYS)
 
 
 def build_service_app(service: str, settings: Settings | None = None):
-    if service not in SERVICES:
+    if service not in APP_BUILDERS:
         raise ValueError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
-    module = importlib.import_module(f"services.{service.replace('-', '_')}.app")
-    return module.build_app(settings or get_settings())
+    return APP_BUILDERS[service](settings or get_settings())
 
 
 def run_worker(service: str, settings: Settings | None = None) -> None:
@@ -29,6 +79,9 @@ def run_worker(service: str, settings: Settings | None = None) -> None:
     import faust
 
     settings = settings or get_settings()
+    if service in GATEWAYS:
+        GATEWAYS[service](settings)
+        return
     app = build_service_app(service, settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

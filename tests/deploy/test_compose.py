@@ -39,7 +39,7 @@ def test_kafka_is_a_single_kraft_node(compose):
     assert str(env["KAFKA_NODE_ID"]) == "1"
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
     assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from deploy/topics.yaml
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from the catalog (claimflow/topics.py)
     assert "healthcheck" in kafka
 
 

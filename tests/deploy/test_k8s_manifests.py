@@ -169,7 +169,21 @@ def test_config_secrets_job_and_namespace():
                         assert ref["key"] in _find("Secret", ref["name"])["stringData"]
     job = _find("Job", "claimflow-topics")
     [c] = job["spec"]["template"]["spec"]["containers"]
-    assert c["args"] == ["topics", "create"]
+    assert c["args"][:2] == ["topics", "create"]
+
+
+def test_topics_job_creates_the_generated_catalog():
+    from claimflow.catalog import GENERATED_MARK, K8S_CATALOG_MOUNT, render_topics_yaml
+
+    catalog = _find("ConfigMap", "claimflow-topics")
+    assert (K8S_DIR / "21-topics.yaml").read_text().startswith(GENERATED_MARK)
+    assert catalog["data"]["topics.yaml"] == render_topics_yaml()
+    pod = _find("Job", "claimflow-topics")["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    assert c["args"] == ["topics", "create", "--catalog", f"{K8S_CATALOG_MOUNT}/topics.yaml"]
+    [mount] = [m for m in c["volumeMounts"] if m["mountPath"] == K8S_CATALOG_MOUNT]
+    [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["configMap"]["name"] == "claimflow-topics"
 
 
 def test_pods_run_as_the_image_user():
