@@ -1,5 +1,8 @@
-"""Prometheus metrics shared by every service. Names follow claimflow_<what>_<unit>;
-labels are bounded enums (service, outcome, stage, family...), never ids or PHI."""
+"""Prometheus metrics every Processor has: records in and out, dead letters, processing
+time and event age, consumer lag, and the consumer's re-read bookkeeping. A service's own
+metrics live in its folder (``services/<name>/metrics.py``). Names follow
+claimflow_<what>_<unit>; labels are bounded enums (service, outcome, stage, topic), never
+ids or PHI."""
 
 from __future__ import annotations
 
@@ -32,41 +35,6 @@ END_TO_END_SECONDS = Histogram(
     ["service"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
-CODING_OUTCOMES = Counter(
-    "claimflow_coding_outcomes_total",
-    "Coder results by outcome (coded, review) .",
-    ["outcome"],
-)
-SCRUB_FINDINGS = Counter(
-    "claimflow_scrub_findings_total",
-    "Scrubber findings by edit family and severity.",
-    ["family", "severity"],
-)
-SCRUB_OUTCOMES = Counter(
-    "claimflow_scrub_outcomes_total",
-    "Scrubbed claims by outcome (clean, held, duplicate).",
-    ["outcome"],
-)
-CORRECTIONS = Counter(
-    "claimflow_scrub_corrections_total",
-    "Corrections of held claims by outcome (submitted_http, released, held_again, duplicate, refused).",
-    ["outcome"],
-)
-ADJUDICATIONS = Counter(
-    "claimflow_adjudications_total",
-    "Adjudications posted, by payer id and resulting claim state.",
-    ["payer", "state"],
-)
-DENIALS = Counter(
-    "claimflow_denials_total",
-    "Denial adjustments by payer id, CAS group code and disposition.",
-    ["payer", "group", "disposition"],
-)
-APPEAL_DOLLARS_AT_RISK = Gauge(
-    "claimflow_appeal_dollars_at_risk",
-    "Denied dollars on open appeal work items, by days-to-deadline bucket.",
-    ["days_to_deadline"],
-)
 CONSUMER_LAG = Gauge(
     "claimflow_consumer_lag_records",
     "Records between the committed offset and the end of the log, by service and topic.",
@@ -86,25 +54,3 @@ REREAD_REPAIRS = Counter(
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
-
-ADJUDICATION_FINDINGS = Counter(
-    "claimflow_adjudication_findings_total",
-    "Posting findings (balancing, reversal matching, stale events) by code family.",
-    ["code"],
-)
-UNKNOWN_REASON_CODES = Counter(
-    "claimflow_unknown_reason_codes_total",
-    "Adjudications carrying CARC/RARC codes missing from the loaded code lists (routed to manual review).",
-)
-PENDING_REMITTANCES = Gauge(
-    "claimflow_pending_remittances",
-    "Adjudications waiting for their claim to be seen.",
-)
-UNMATCHED_REMITTANCES = Counter(
-    "claimflow_unmatched_remittances_total",
-    "Adjudications dead-lettered because their claim never arrived in time.",
-)
-APPEAL_BACKLOG = Gauge(
-    "claimflow_appeal_backlog_items",
-    "Open appeal work items.",
-)

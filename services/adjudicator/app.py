@@ -18,6 +18,7 @@ from claimflow.dlq import Stage
 from claimflow.models import Adjudication, AppealOutcome, Claim, ClaimStatusChanged, HeldClaim, utcnow
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
+from services.adjudicator import metrics as svc_metrics
 from claimflow.topics import partitions_of
 from services.adjudicator.logic import (
     Policy,
@@ -48,13 +49,13 @@ def count(posting: Posting) -> None:
     # payer ids are a small, bounded set of organisations (never patient data)
     payer = str(((posting.entry or {}).get("context") or {}).get("payer_id") or "unknown")
     for state in m.adjudications:
-        metrics.ADJUDICATIONS.labels(payer, state).inc()
+        svc_metrics.ADJUDICATIONS.labels(payer, state).inc()
     for group, family, disposition in m.denials:
-        metrics.DENIALS.labels(payer, group, disposition).inc()
+        svc_metrics.DENIALS.labels(payer, group, disposition).inc()
     if m.unknown_codes:
-        metrics.UNKNOWN_REASON_CODES.inc(m.unknown_codes)
+        svc_metrics.UNKNOWN_REASON_CODES.inc(m.unknown_codes)
     for f in posting.findings:
-        metrics.ADJUDICATION_FINDINGS.labels(f.code.split("-")[0]).inc()
+        svc_metrics.ADJUDICATION_FINDINGS.labels(f.code.split("-")[0]).inc()
 
 
 def build_app(settings: Settings | None = None, **overrides) -> faust.App:
@@ -71,7 +72,7 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             if adj.adjudication_id in unmatched_sent:
                 continue
             unmatched_sent.add(adj.adjudication_id)
-            metrics.UNMATCHED_REMITTANCES.inc()
+            svc_metrics.UNMATCHED_REMITTANCES.inc()
             await processor.dead_letter_record(adj.claim_id, adj, Stage.RULES, "UnmatchedRemittance",
                                                "no claim arrived for this remittance within the pending time", origin)
 
@@ -130,10 +131,10 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             if entry and entry.get("pending"):
                 await dead_letter_unmatched(expire_pending(entry, now))
         backlog = appeal_backlog(entries, now.date())
-        metrics.APPEAL_BACKLOG.set(backlog["open_items"])
-        metrics.PENDING_REMITTANCES.set(backlog["pending_remittances"])
+        svc_metrics.APPEAL_BACKLOG.set(backlog["open_items"])
+        svc_metrics.PENDING_REMITTANCES.set(backlog["pending_remittances"])
         for bucket, dollars in backlog["dollars_at_risk"].items():
-            metrics.APPEAL_DOLLARS_AT_RISK.labels(bucket).set(float(dollars))
+            svc_metrics.APPEAL_DOLLARS_AT_RISK.labels(bucket).set(float(dollars))
 
     @app.page("/claims/{claim_id}")
     async def claim_history(web, request, claim_id: str):

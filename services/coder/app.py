@@ -5,10 +5,11 @@ from __future__ import annotations
 import faust
 from mode import CrashingSupervisor
 
-from claimflow import metrics, topics
+from claimflow import topics
 from claimflow.models import EncounterEvent, utcnow
 from claimflow.runtime import Output, Processor, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
+from services.coder import metrics as svc_metrics
 from services.coder.logic import Coder, CodingReference
 
 SERVICE = "coder"
@@ -23,9 +24,9 @@ def build_app(settings: Settings | None = None, reference: CodingReference | Non
     async def handle(enc: EncounterEvent, event) -> list[Output]:
         result = coder.code(enc, utcnow())
         if result.coded is not None:
-            metrics.CODING_OUTCOMES.labels("coded").inc()
+            svc_metrics.CODING_OUTCOMES.labels("coded").inc()
             return [Output(topics.ENCOUNTERS_CODED, enc.encounter_id, result.coded)]
-        metrics.CODING_OUTCOMES.labels("review").inc()
+        svc_metrics.CODING_OUTCOMES.labels("review").inc()
         return [Output(topics.CODING_REVIEW, enc.encounter_id, result.review)]
 
     @app.agent(raw_topic(app, topics.ENCOUNTERS), name="coder.encounters", concurrency=1, supervisor_strategy=CrashingSupervisor)

@@ -33,7 +33,6 @@ from typing import Any
 import faust
 import yaml
 from mode import CrashingSupervisor
-from prometheus_client import Counter
 
 from claimflow import metrics, topics
 from claimflow.dlq import PoisonMessage, Stage, dead_letter_headers
@@ -42,6 +41,7 @@ from claimflow.models import Address, Claim, ClaimState, ClaimStatusChanged
 from claimflow.runtime import Output, Processor, guard_topics, make_app, mark_handled, raw_topic
 from claimflow.settings import Settings, get_settings
 from services.payer_gateway.importer import ParsedFile, import_path
+from services.payer_gateway.metrics import X12_FILES
 from services.payer_gateway.state import SubmissionLedger, _locked
 from services.payer_gateway.writer_837p import ExportResult, GatewayConfig, Receiver, export_claims
 
@@ -52,12 +52,6 @@ INBOX_MIN_AGE_SECONDS = 0.5   # a file younger than this may still be being writ
 SKIP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart")
 
 log = logging.getLogger("claimflow.payer_gateway")
-
-X12_FILES = Counter(
-    "claimflow_x12_files_total",
-    "X12 files handled by the payer gateway, by direction, kind (837, 835, 277, 999, invalid) and outcome.",
-    ["direction", "kind", "outcome"],
-)
 
 DEFAULT_CONFIG = {
     "submitter_id": "CLAIMFLOW01",

@@ -35,6 +35,7 @@ from claimflow.ids import claim_id as make_claim_id
 from claimflow.models import Claim, ClaimCorrection, CodedEncounter, HeldClaim, safe_errors, utcnow
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
+from services.scrubber import metrics as svc_metrics
 from claimflow.topics import partitions_of
 from services.scrubber import corrections as corr
 from services.scrubber.history import DEFAULT_DAY_KEY_SECRET, HistoryUpdates
@@ -98,12 +99,12 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
     async def scrub(coded: CodedEncounter, event) -> Result:
         cid = make_claim_id(coded.encounter_id, coded.encounter_version)
         if emitted.get(cid) is not None:
-            metrics.SCRUB_OUTCOMES.labels("duplicate").inc()
+            svc_metrics.SCRUB_OUTCOMES.labels("duplicate").inc()
             metrics.RECORDS_IN.labels(SERVICE, "duplicate").inc()
             return Result([])
         result = scrubber.scrub(coded, history, utcnow())
         for f in result.findings:
-            metrics.SCRUB_FINDINGS.labels(f.family.value, f.severity.value).inc()
+            svc_metrics.SCRUB_FINDINGS.labels(f.family.value, f.severity.value).inc()
         state = corr.HELD if result.held is not None else corr.RELEASED
         entry = corr.entry_for(coded.encounter_version, state, EncounterFacts.of(coded))
 
@@ -112,9 +113,9 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
             record_history(result.history_updates)
 
         if result.claim is not None:
-            metrics.SCRUB_OUTCOMES.labels("clean").inc()
+            svc_metrics.SCRUB_OUTCOMES.labels("clean").inc()
             return Result([Output(topics.CLAIMS, result.claim.claim_id, result.claim)], remember)
-        metrics.SCRUB_OUTCOMES.labels("held").inc()
+        svc_metrics.SCRUB_OUTCOMES.labels("held").inc()
         return Result([Output(topics.CLAIMS_HELD, result.held.claim_id, result.held)], remember)
 
     async def index_held(held: HeldClaim, event) -> Result:
@@ -139,15 +140,15 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
         entry = emitted.get(cid)
         try:
             if not corr.check_correction(entry, correction):
-                metrics.CORRECTIONS.labels("duplicate").inc()
+                svc_metrics.CORRECTIONS.labels("duplicate").inc()
                 return Result([])
         except corr.CorrectionRefused as refused:
-            metrics.CORRECTIONS.labels("refused").inc()
+            svc_metrics.CORRECTIONS.labels("refused").inc()
             raise PoisonMessage(Stage.RULES, str(refused), refused.code) from None
         entry = corr.normalise_entry(entry)
         result = scrubber.rescrub(correction.claim, history, utcnow(), corr.facts_from_dict(entry.get("facts")))
         for f in result.findings:
-            metrics.SCRUB_FINDINGS.labels(f.family.value, f.severity.value).inc()
+            svc_metrics.SCRUB_FINDINGS.labels(f.family.value, f.severity.value).inc()
         released = result.claim is not None
         log.info("correction %s of claim %s: %s", correction.correction_id, cid, "released" if released else "held again")
 
@@ -156,9 +157,9 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
             record_history(result.history_updates)
 
         if released:
-            metrics.CORRECTIONS.labels("released").inc()
+            svc_metrics.CORRECTIONS.labels("released").inc()
             return Result([Output(topics.CLAIMS, cid, result.claim)], remember)
-        metrics.CORRECTIONS.labels("held_again").inc()
+        svc_metrics.CORRECTIONS.labels("held_again").inc()
         return Result([Output(topics.CLAIMS_HELD, cid, result.held)], remember)
 
     @app.agent(raw_topic(app, topics.ENCOUNTERS_CODED), name="scrubber.rekey", concurrency=1, supervisor_strategy=CrashingSupervisor)
@@ -206,7 +207,7 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
             return 400, {"error": "claim.claim_id does not match the URL"}
         value = processor.codec.encode(topics.CLAIMS_CORRECTED.value, correction.to_avro())
         await (await corrections_topic.send(key=claim_id.encode(), value=value))
-        metrics.CORRECTIONS.labels("submitted_http").inc()
+        svc_metrics.CORRECTIONS.labels("submitted_http").inc()
         return 202, {"correction_id": correction.correction_id, "claim_id": claim_id}
 
     app.claimflow_processor = processor

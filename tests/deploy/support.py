@@ -1,6 +1,6 @@
 """Shared helpers for the deploy tests: where the ops tools are, what to do when one is
 missing (fail under CI, skip with a reason elsewhere), and the metric names a PromQL
-expression refers to, checked against claimflow/metrics.py."""
+expression refers to, checked against claimflow/metrics.py and the services' metrics.py."""
 
 from __future__ import annotations
 
@@ -51,15 +51,20 @@ def require_tool(name: str) -> str:
 
 # --- metric names -----------------------------------------------------------------------
 
+METRIC_MODULES = ("claimflow.metrics", "services.coder.metrics", "services.scrubber.metrics", "services.adjudicator.metrics",
+                  "services.payer_gateway.metrics")
+
+
 def known_metric_names() -> set[str]:
-    """Every sample name the claimflow registry exposes (claimflow/metrics.py): counters
-    as <name>_total (and _created), histograms as _bucket/_sum/_count, gauges as is."""
+    """Every sample name claimflow exposes (the shared claimflow/metrics.py and each
+    service's metrics.py): counters as <name>_total (and _created), histograms as
+    _bucket/_sum/_count, gauges as is."""
+    import importlib
+
     from prometheus_client.metrics import MetricWrapperBase
 
-    from claimflow import metrics
-
     names: set[str] = set()
-    for obj in vars(metrics).values():
+    for obj in (o for m in METRIC_MODULES for o in vars(importlib.import_module(m)).values()):
         if not isinstance(obj, MetricWrapperBase):
             continue
         for family in obj.describe():

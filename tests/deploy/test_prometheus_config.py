@@ -1,6 +1,6 @@
 """The committed Prometheus scrape configs and alert rules: promtool accepts them, the rule
 unit tests pass, the configs scrape every service at its settings port, and the rules
-only use metrics that claimflow/metrics.py defines."""
+only use metrics that claimflow/metrics.py or a service's metrics.py defines."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 
 from claimflow_app.services import SERVICES
 from claimflow.settings import SERVICE_PORTS
-from tests.deploy.support import PROM_DIR, known_metric_names, metric_names_in, require_tool
+from tests.deploy.support import PROM_DIR, REPO_ROOT, known_metric_names, metric_names_in, require_tool
 
 ALL_SERVICES = (*SERVICES, "fhir-gateway")
 CONFIGS = {"prometheus.yml": "127.0.0.1", "prometheus.compose.yml": None}  # None: host = service name
@@ -133,3 +133,10 @@ def test_both_configs_agree_apart_from_hosts():
             for sc in job["static_configs"]:
                 sc["targets"] = [t.split(":")[1] for t in sc["targets"]]
     assert local == compose
+
+
+def test_every_service_metrics_module_is_checked():
+    from tests.deploy.support import METRIC_MODULES
+
+    found = {f"services.{p.parent.name}.metrics" for p in (REPO_ROOT / "services").glob("*/metrics.py")}
+    assert found <= set(METRIC_MODULES), found - set(METRIC_MODULES)

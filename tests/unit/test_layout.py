@@ -60,3 +60,14 @@ def test_services_do_not_import_the_composition_root():
 
     assert _offenders("services", root_imports) == {}
     assert _offenders("claimflow", root_imports) == {}
+
+
+def test_shared_metrics_are_only_those_every_processor_has():
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from claimflow import metrics
+
+    shared = {o._name for o in vars(metrics).values() if isinstance(o, MetricWrapperBase)}
+    assert shared == {"claimflow_records_in", "claimflow_records_out", "claimflow_dead_letters", "claimflow_processing_seconds",
+                      "claimflow_event_age_seconds", "claimflow_consumer_lag_records", "claimflow_rebalance_skipped_records",
+                      "claimflow_reread_repairs"}
