@@ -18,8 +18,8 @@ from claimflow.dlq import Stage
 from claimflow.models import Adjudication, AppealOutcome, Claim, ClaimStatusChanged, HeldClaim, utcnow
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
-from services.adjudicator import metrics as svc_metrics
 from claimflow.topics import partitions_of
+from services.adjudicator import metrics as svc_metrics
 from services.adjudicator.logic import (
     Policy,
     Posting,

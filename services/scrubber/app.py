@@ -31,46 +31,19 @@ from pydantic import ValidationError
 from claimflow import metrics, topics
 from claimflow.dlq import PoisonMessage, Stage
 from claimflow.httpauth import bearer_ok
-from claimflow.ids import claim_id as make_claim_id
 from claimflow.models import Claim, ClaimCorrection, CodedEncounter, HeldClaim, safe_errors, utcnow
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
-from services.scrubber import metrics as svc_metrics
 from claimflow.topics import partitions_of
 from services.scrubber import corrections as corr
-from services.scrubber.history import DEFAULT_DAY_KEY_SECRET, HistoryUpdates
-from services.scrubber.logic import EncounterFacts, ScrubReference, Scrubber
+from services.scrubber import flow
+from services.scrubber import metrics as svc_metrics
+from services.scrubber.history import DEFAULT_DAY_KEY_SECRET
+from services.scrubber.logic import ScrubReference, Scrubber
 
 log = logging.getLogger("claimflow.scrubber")
 
 SERVICE = "scrubber"
-
-
-class TableHistory:
-    """ClaimHistory over the day-history table (entry per day_key)."""
-
-    def __init__(self, table):
-        self.table = table
-
-    def units_billed(self, day_key: str, code: str) -> int:
-        entry = self.table.get(day_key) or {}
-        return int(entry.get("units", {}).get(code, 0))
-
-    def has_signature(self, day_key: str, signature: str) -> bool:
-        entry = self.table.get(day_key) or {}
-        return signature in entry.get("signatures", ())
-
-
-def apply_updates(entry: dict | None, updates: HistoryUpdates) -> dict:
-    """New day-history entry with ``updates`` applied once per claim id."""
-    entry = {"units": {}, "signatures": [], "claims": [], **(entry or {})}
-    if updates.claim_id in entry["claims"]:
-        return entry
-    units = dict(entry["units"])
-    for code, n in updates.units.items():
-        units[code] = units.get(code, 0) + n
-    return {"units": units, "signatures": sorted(set(entry["signatures"]) | set(updates.signatures)),
-            "claims": entry["claims"] + [updates.claim_id]}
 
 
 def build_scrubber(settings: Settings, reference: ScrubReference | None = None) -> Scrubber:
@@ -87,80 +60,55 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
     emitted = app.Table(topics.EMITTED_CLAIMS.table, default=None, partitions=partitions_of(topics.EMITTED_CLAIMS.source))
     days = app.Table(topics.DAY_HISTORY.table, default=None, partitions=partitions_of(topics.DAY_HISTORY.source))
     held_index = app.Table(topics.HELD_INDEX.table, default=None, partitions=partitions_of(topics.HELD_INDEX.source))
-    history = TableHistory(days)
+    history = flow.DayHistory(days)
 
     async def rekey(coded: CodedEncounter, event) -> list[Output]:
         return [Output(topics.ENCOUNTERS_CODED_BY_DAY, scrubber.day_key(coded), coded)]
 
-    def record_history(updates: HistoryUpdates | None) -> None:
-        if updates is not None and not updates.empty:
-            days[updates.day_key] = apply_updates(days.get(updates.day_key), updates)
+    def result_of(decision: flow.Decision, claim_id: str) -> Result:
+        """The decision's output, and its table writes once the output is acknowledged."""
+        for f in decision.findings:
+            svc_metrics.SCRUB_FINDINGS.labels(f.family.value, f.severity.value).inc()
+        outputs = [Output(*decision.output)] if decision.output is not None else []
+        if not decision.has_writes:
+            return Result(outputs)
+
+        def remember() -> None:
+            if decision.emitted is not None:
+                emitted[claim_id] = decision.emitted
+            if decision.held_index is not None:
+                held_index[claim_id] = decision.held_index
+            if decision.history is not None:
+                days[decision.history.day_key] = flow.apply_updates(days.get(decision.history.day_key), decision.history)
+
+        return Result(outputs, remember)
 
     async def scrub(coded: CodedEncounter, event) -> Result:
-        cid = make_claim_id(coded.encounter_id, coded.encounter_version)
-        if emitted.get(cid) is not None:
-            svc_metrics.SCRUB_OUTCOMES.labels("duplicate").inc()
+        cid = flow.claim_id_of(coded)
+        decision = flow.scrub_coded(coded, emitted.get(cid), scrubber, history, utcnow())
+        svc_metrics.SCRUB_OUTCOMES.labels(decision.outcome).inc()
+        if decision.outcome == flow.DUPLICATE:
             metrics.RECORDS_IN.labels(SERVICE, "duplicate").inc()
-            return Result([])
-        result = scrubber.scrub(coded, history, utcnow())
-        for f in result.findings:
-            svc_metrics.SCRUB_FINDINGS.labels(f.family.value, f.severity.value).inc()
-        state = corr.HELD if result.held is not None else corr.RELEASED
-        entry = corr.entry_for(coded.encounter_version, state, EncounterFacts.of(coded))
-
-        def remember() -> None:
-            emitted[cid] = entry
-            record_history(result.history_updates)
-
-        if result.claim is not None:
-            svc_metrics.SCRUB_OUTCOMES.labels("clean").inc()
-            return Result([Output(topics.CLAIMS, result.claim.claim_id, result.claim)], remember)
-        svc_metrics.SCRUB_OUTCOMES.labels("held").inc()
-        return Result([Output(topics.CLAIMS_HELD, result.held.claim_id, result.held)], remember)
+        return result_of(decision, cid)
 
     async def index_held(held: HeldClaim, event) -> Result:
-        """Remember the day_key of the claim as first held: its emitted-claims entry lives there."""
-        if held_index.get(held.claim_id) is not None:
-            return Result([])
+        return result_of(flow.index_held(held, held_index.get(held.claim_id), scrubber.day_key), held.claim_id)
 
-        def remember() -> None:
-            held_index[held.claim_id] = {"day_key": scrubber.day_key(held.claim)}
-
-        return Result([], remember)
-
-    async def route_correction(correction: ClaimCorrection, event) -> list[Output]:
-        known = held_index.get(correction.claim_id)
-        # Not indexed yet (e.g. the correction overtook the held record): the corrected
-        # claim's own day_key is right unless the person changed patient, provider or date.
-        day_key = known["day_key"] if known else scrubber.day_key(correction.claim)
-        return [Output(topics.CLAIMS_CORRECTED_BY_DAY, day_key, correction)]
+    async def route_correction(correction: ClaimCorrection, event) -> Result:
+        return result_of(flow.route_correction(correction, held_index.get(correction.claim_id), scrubber.day_key),
+                         correction.claim_id)
 
     async def rescrub(correction: ClaimCorrection, event) -> Result:
         cid = correction.claim_id
-        entry = emitted.get(cid)
         try:
-            if not corr.check_correction(entry, correction):
-                svc_metrics.CORRECTIONS.labels("duplicate").inc()
-                return Result([])
+            decision = flow.rescrub_correction(correction, emitted.get(cid), scrubber, history, utcnow())
         except corr.CorrectionRefused as refused:
             svc_metrics.CORRECTIONS.labels("refused").inc()
             raise PoisonMessage(Stage.RULES, str(refused), refused.code) from None
-        entry = corr.normalise_entry(entry)
-        result = scrubber.rescrub(correction.claim, history, utcnow(), corr.facts_from_dict(entry.get("facts")))
-        for f in result.findings:
-            svc_metrics.SCRUB_FINDINGS.labels(f.family.value, f.severity.value).inc()
-        released = result.claim is not None
-        log.info("correction %s of claim %s: %s", correction.correction_id, cid, "released" if released else "held again")
-
-        def remember() -> None:
-            emitted[cid] = corr.after_correction(entry, correction, released)
-            record_history(result.history_updates)
-
-        if released:
-            svc_metrics.CORRECTIONS.labels("released").inc()
-            return Result([Output(topics.CLAIMS, cid, result.claim)], remember)
-        svc_metrics.CORRECTIONS.labels("held_again").inc()
-        return Result([Output(topics.CLAIMS_HELD, cid, result.held)], remember)
+        svc_metrics.CORRECTIONS.labels(decision.outcome).inc()
+        if decision.outcome != flow.DUPLICATE:
+            log.info("correction %s of claim %s: %s", correction.correction_id, cid, decision.outcome.replace("_", " "))
+        return result_of(decision, cid)
 
     @app.agent(raw_topic(app, topics.ENCOUNTERS_CODED), name="scrubber.rekey", concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def rekey_agent(stream):
