@@ -157,6 +157,40 @@ class AdjustmentGroup(str, Enum):
     CORRECTION_REVERSAL = "CR"
 
 
+class ClaimStatusCode(str, Enum):
+    """CLP02 claim status code of an 835 claim payment (loop 2100), as the payer reports it
+    (X12 835 005010X221A1). ``Adjudication.claim_status_code`` carries the code itself."""
+
+    PROCESSED_AS_PRIMARY = "1"
+    PROCESSED_AS_SECONDARY = "2"
+    PROCESSED_AS_TERTIARY = "3"
+    DENIED = "4"
+    PRIMARY_FORWARDED = "19"
+    SECONDARY_FORWARDED = "20"
+    TERTIARY_FORWARDED = "21"
+    REVERSAL = "22"
+    NOT_OUR_CLAIM = "23"
+    PREDETERMINATION = "25"
+
+    @property
+    def text(self) -> str:
+        return _CLP02_TEXT[self]
+
+
+_CLP02_TEXT = {
+    ClaimStatusCode.PROCESSED_AS_PRIMARY: "processed as primary",
+    ClaimStatusCode.PROCESSED_AS_SECONDARY: "processed as secondary",
+    ClaimStatusCode.PROCESSED_AS_TERTIARY: "processed as tertiary",
+    ClaimStatusCode.DENIED: "denied",
+    ClaimStatusCode.PRIMARY_FORWARDED: "processed as primary, forwarded to additional payer(s)",
+    ClaimStatusCode.SECONDARY_FORWARDED: "processed as secondary, forwarded to additional payer(s)",
+    ClaimStatusCode.TERTIARY_FORWARDED: "processed as tertiary, forwarded to additional payer(s)",
+    ClaimStatusCode.REVERSAL: "reversal of previous payment",
+    ClaimStatusCode.NOT_OUR_CLAIM: "not our claim, forwarded to additional payer(s)",
+    ClaimStatusCode.PREDETERMINATION: "predetermination pricing only, no payment",
+}
+
+
 class Disposition(str, Enum):
     APPEAL = "appeal"
     CORRECT_AND_RESUBMIT = "correct_and_resubmit"
@@ -180,6 +214,10 @@ class AppealLevel(str, Enum):
 
 
 class ClaimState(str, Enum):
+    """A claim's state in the adjudicator's ledger and on claims.status.v1 (ours, not an X12
+    code list: X12 reports it through the 277CA STC01 category, the 999 IK501 and the 835
+    CLP02, which the payer gateway and the adjudicator map to these states)."""
+
     CREATED = "created"
     HELD = "held"
     SUBMITTED = "submitted"

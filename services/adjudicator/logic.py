@@ -27,6 +27,7 @@ from claimflow.models import (
     Claim,
     ClaimState,
     ClaimStatusChanged,
+    ClaimStatusCode,
     DenialWorkItem,
     Disposition,
     HeldClaim,
@@ -66,14 +67,11 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 ENTRY_SCHEMA = 2
 GROUPS = tuple(g.value for g in AdjustmentGroup)
-DENIED_STATUS, REVERSAL_STATUS, NOT_OUR_CLAIM, PREDETERMINATION = "4", "22", "23", "25"
-FORWARDED = {"19", "20", "21"}
-CLP02_TEXT = {
-    "1": "processed as primary", "2": "processed as secondary", "3": "processed as tertiary", "4": "denied",
-    "19": "processed as primary, forwarded to additional payer(s)", "20": "processed as secondary, forwarded to additional payer(s)",
-    "21": "processed as tertiary, forwarded to additional payer(s)", "22": "reversal of previous payment",
-    "23": "not our claim, forwarded to additional payer(s)", "25": "predetermination pricing only, no payment",
-}
+CLP02 = ClaimStatusCode  # plain code strings below: they are compared with and stored as Adjudication.claim_status_code
+DENIED_STATUS, REVERSAL_STATUS = CLP02.DENIED.value, CLP02.REVERSAL.value
+NOT_OUR_CLAIM, PREDETERMINATION = CLP02.NOT_OUR_CLAIM.value, CLP02.PREDETERMINATION.value
+FORWARDED = {CLP02.PRIMARY_FORWARDED.value, CLP02.SECONDARY_FORWARDED.value, CLP02.TERTIARY_FORWARDED.value}
+CLP02_TEXT = {c.value: c.text for c in ClaimStatusCode}
 REASON_MAX = 480
 
 S = ClaimState

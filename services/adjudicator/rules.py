@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
-from claimflow.models import Adjudication, AdjustmentGroup, Claim, Disposition, EditFamily
+from claimflow.models import Adjudication, AdjustmentGroup, Claim, ClaimStatusCode, Disposition, EditFamily
 from services.adjudicator.reference import UNKNOWN_FAMILY, CodeLists, load_code_lists
 
 ZERO = Decimal("0.00")
@@ -18,7 +18,9 @@ CO, PR, OA, PI, CR = (AdjustmentGroup.CONTRACTUAL_OBLIGATION, AdjustmentGroup.PA
 NOT_PATIENT = frozenset({CO, OA, PI, CR})
 UNPROCESSABLE_REMARKS = frozenset({"MA130", "N211"})
 NCCI_BYPASS_MODIFIERS = ("59", "XE", "XS", "XP", "XU")
-REVERSAL_STATUS, DENIED_STATUS, NOT_OUR_CLAIM, PREDETERMINATION = "22", "4", "23", "25"
+# CLP02 codes as plain strings (compared with Adjudication.claim_status_code)
+REVERSAL_STATUS, DENIED_STATUS = ClaimStatusCode.REVERSAL.value, ClaimStatusCode.DENIED.value
+NOT_OUR_CLAIM, PREDETERMINATION = ClaimStatusCode.NOT_OUR_CLAIM.value, ClaimStatusCode.PREDETERMINATION.value
 
 # Dispositions that are someone's work (corrections, appeals, reviews) vs bookkeeping.
 ACTIONABLE = frozenset({

@@ -17,12 +17,12 @@ MOD-95-001 telehealth modifier."""
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from claimflow.codes import CPT_RE, HCPCS_RE, ICD10_RE, MODIFIER_RE
 from claimflow.models import (
     ChargeSource,
     CodedDiagnosis,
@@ -53,10 +53,6 @@ ICD10_SYSTEMS = {ICD10CM_SYSTEM, "icd-10-cm", "ICD-10-CM", "urn:oid:2.16.840.1.1
 SNOMED_SYSTEMS = {SNOMED_SYSTEM, "snomed", "SNOMED-CT", "urn:oid:2.16.840.1.113883.6.96"}
 CPT_SYSTEMS = {CPT_SYSTEM, "cpt", "CPT", "urn:oid:2.16.840.1.113883.6.12"}
 HCPCS_SYSTEMS = {HCPCS_SYSTEM, "hcpcs", "HCPCS", "urn:oid:2.16.840.1.113883.6.285"}
-ICD10_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
-CPT_RE = re.compile(r"^[0-9]{4}[0-9FTU]$")
-HCPCS_RE = re.compile(r"^[A-V][0-9]{4}$")
-MODIFIER_RE = re.compile(r"^[0-9A-Z]{2}$")
 MAX_DX = 12
 MAX_POINTERS = 4
 LATERALITY_MODIFIER = {Laterality.LEFT: "LT", Laterality.RIGHT: "RT", Laterality.BILATERAL: "50"}

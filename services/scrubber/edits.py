@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Callable, Iterable
 
+from claimflow.codes import CPT_RE, HCPCS_RE, MODIFIER_RE
 from claimflow.models import AdministrativeSex, Claim, EditFamily, EditFinding, MdmLevel, PatientStatus, Severity, VisitType
 
 from services.scrubber.history import ClaimHistory, line_signature
@@ -19,9 +20,6 @@ from services.scrubber.refdata import RefDataSet, IcdCatalog, fiscal_year, MCE_A
 
 E, W = Severity.ERROR, Severity.WARNING
 
-CPT_RE = re.compile(r"^[0-9]{4}[0-9FMTU]$")
-HCPCS_RE = re.compile(r"^[A-V][0-9]{4}$")
-MODIFIER_RE = re.compile(r"^[0-9A-Z]{2}$")
 X_MODIFIERS = frozenset({"XE", "XS", "XP", "XU"})
 DISTINCT_MODIFIERS = frozenset({"59"}) | X_MODIFIERS
 ANATOMIC_MODIFIERS = frozenset(

@@ -86,9 +86,9 @@ def _topic_attr(node) -> str | None:
 
 
 def code_usage(source: str) -> tuple[set[str], set[str]]:
-    """(read, written) catalog constants of one service's app module: reads are the topics of
-    its ``app.agent(raw_topic(...))`` streams; writes are ``Output(topics.X, ...)``,
-    ``processor.topic(topics.X)`` and ``*.send(topics.X.name, ...)``."""
+    """(read, written) catalog constants of a service module: reads are the topics of its
+    ``app.agent(raw_topic(...))`` streams; writes are ``Output(topics.X, ...)``,
+    ``processor.topic(topics.X)``, ``*.send(topics.X.name, ...)`` and ``(topics.X, key, record)``."""
     reads, writes = set(), set()
     tree = ast.parse(source)
     tuples = {t.id: node.value.elts for node in tree.body if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple)
@@ -104,19 +104,33 @@ def code_usage(source: str) -> tuple[set[str], set[str]]:
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
             if name in ("Output", "topic", "send") and (attr := _topic_attr(node.args[0])):
                 writes.add(attr)
+        # (topic, key, record) outputs decided by a pure module: `output = (...)`, `Decision(..., (...))`
+        decided = []
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "output" for t in node.targets):
+            decided = [node.value]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Decision":
+            decided = node.args
+        for tup in (n for d in decided for n in ast.walk(d) if isinstance(n, ast.Tuple) and len(n.elts) == 3):
+            if attr := _topic_attr(tup.elts[0]):
+                writes.add(attr)
     return reads, writes
 
 
 def test_code_usage_finds_reads_and_writes():
     src = ("INS = (topics.F, topics.G)\n@app.agent(raw_topic(app, topics.A, topics.B))\nasync def f(s): return [Output(topics.C, k, r)]\n"
-           "t = processor.topic(topics.D)\nprod.send(topics.E.name, key=k)\n@app.agent(raw_topic(app, *INS))\nasync def g(s): pass\n")
-    assert code_usage(src) == ({"A", "B", "F", "G"}, {"C", "D", "E"})
+           "t = processor.topic(topics.D)\nprod.send(topics.E.name, key=k)\n@app.agent(raw_topic(app, *INS))\nasync def g(s): pass\n"
+           "output = (topics.H, key, rec) if x else (topics.I, key, rec)\nDecision('o', (topics.J, k, r))\n"
+           "routes = {'a': (topics.K, Claim, on_claim)}\n")
+    assert code_usage(src) == ({"A", "B", "F", "G"}, {"C", "D", "E", "H", "I", "J"})
 
 
 @pytest.mark.parametrize("service", sorted(SERVICE_DIRS))
 def test_catalog_writers_and_readers_match_the_service_code(service):
-    source = (REPO / "services" / SERVICE_DIRS[service] / "app.py").read_text()
-    reads, writes = code_usage(source)
+    reads, writes = set(), set()
+    for path in (REPO / "services" / SERVICE_DIRS[service]).glob("*.py"):
+        if "cli" not in path.stem:  # command-line modules run as the `cli` client
+            r, w = code_usage(path.read_text())
+            reads, writes = reads | r, writes | w
     by_attr = {name: getattr(topics, name) for name in dir(topics) if isinstance(getattr(topics, name), topics.TopicSpec)}
     dlq = topics.DLQ_BY_SERVICE.get(service)
     assert {by_attr[a].name for a in reads} == {t.name for t in topics.read_by(service)}
