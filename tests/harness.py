@@ -98,6 +98,10 @@ def _reset_topics(settings: Settings) -> None:
 def _pipeline(kafka_broker, root: Path, services):
     pipe = Pipeline(kafka_broker, root, services=services)
     _reset_topics(pipe.settings)
-    return pipe.start()
+    try:
+        return pipe.start()
+    except BaseException:  # a service that never came up: stop the ones that did (they hold ports)
+        pipe.stop()
+        raise
 
 
