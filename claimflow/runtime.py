@@ -35,24 +35,10 @@ def broker_urls(settings: Settings) -> list[str]:
 
 
 def broker_credentials(settings: Settings):
-    import ssl
+    """Faust's broker credentials, from the same client configuration as kafka-python's."""
+    from claimflow.kafka_config import KafkaClientConfig
 
-    proto = settings.kafka_security_protocol
-    ctx = None
-    if proto.endswith("SSL"):
-        ctx = ssl.create_default_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
-        if settings.kafka_ssl_certfile:
-            ctx.load_cert_chain(str(settings.kafka_ssl_certfile), str(settings.kafka_ssl_keyfile))
-    if proto.startswith("SASL"):
-        return faust.SASLCredentials(
-            username=settings.kafka_username,
-            password=settings.kafka_password.get_secret_value() if settings.kafka_password else None,
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=ctx,
-        )
-    if ctx is not None:
-        return faust.SSLCredentials(ctx)
-    return None
+    return KafkaClientConfig.from_settings(settings).faust_credentials()
 
 
 class IdempotentProducer(AIOKafkaDriverProducer):

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from claimflow.kafka_config import KafkaClientConfig
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SERVICE_PORTS = {"coder": 6101, "scrubber": 6102, "adjudicator": 6103, "fhir-gateway": 6104, "payer-sim": 6105, "payer-gateway": 6106}
@@ -73,6 +75,9 @@ class Settings(BaseSettings):
     adjudicator_pending_ttl_hours: float = Field(72.0, description="how long a remittance waits for its claim before it is dead-lettered as unmatched")
     adjudicator_sweep_seconds: float = 30.0
 
+    # Coder
+    codeset_cache: Path | None = Field(None, description="folder of the pinned previous-fiscal-year ICD-10-CM wheels (var/codesets when unset)")
+
     # Payer simulator
     payer_sim_seed: int = 7
     data_dir: Path = REPO_ROOT / "var" / "data"
@@ -92,19 +97,9 @@ class Settings(BaseSettings):
         return int(getattr(self, f"port_{service.replace('-', '_')}"))
 
     def kafka_python_config(self) -> dict:
-        """Connection settings for kafka-python clients (CLI, admin, tests)."""
-        cfg: dict = {"bootstrap_servers": self.kafka_bootstrap.split(","), "security_protocol": self.kafka_security_protocol}
-        if self.kafka_security_protocol.startswith("SASL"):
-            cfg["sasl_mechanism"] = self.kafka_sasl_mechanism
-            cfg["sasl_plain_username"] = self.kafka_username
-            cfg["sasl_plain_password"] = self.kafka_password.get_secret_value() if self.kafka_password else None
-        if self.kafka_security_protocol.endswith("SSL"):
-            if self.kafka_ssl_cafile:
-                cfg["ssl_cafile"] = str(self.kafka_ssl_cafile)
-            if self.kafka_ssl_certfile:  # a client certificate does not depend on a private CA
-                cfg["ssl_certfile"] = str(self.kafka_ssl_certfile)
-                cfg["ssl_keyfile"] = str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None
-        return cfg
+        """Connection settings for kafka-python clients (CLI, admin, tests); the Faust apps
+        get theirs from the same KafkaClientConfig (claimflow/kafka_config.py)."""
+        return KafkaClientConfig.from_settings(self).kafka_python()
 
 
 @lru_cache(maxsize=1)

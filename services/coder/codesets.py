@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,8 +34,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("CLAIMFLOW_CODESET_CACHE")
-    return Path(env) if env else REPO_ROOT / "var" / "codesets"
+    """``CLAIMFLOW_CODESET_CACHE`` (the ``codeset_cache`` setting), else ``<repo>/var/codesets``."""
+    from claimflow.settings import get_settings
+
+    return get_settings().codeset_cache or REPO_ROOT / "var" / "codesets"
 
 
 def wheel_path(cache_dir: Path, fy: int) -> Path:
