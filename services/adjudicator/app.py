@@ -19,6 +19,7 @@ from claimflow.models import Adjudication, AppealOutcome, Claim, ClaimStatusChan
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
 from claimflow.topics import partitions_of
+from services.adjudicator import flow
 from services.adjudicator import metrics as svc_metrics
 from services.adjudicator.logic import (
     Policy,
@@ -45,17 +46,17 @@ def outputs_of(posting: Posting) -> list[Output]:
 
 
 def count(posting: Posting) -> None:
-    m = posting.metrics
-    # payer ids are a small, bounded set of organisations (never patient data)
-    payer = str(((posting.entry or {}).get("context") or {}).get("payer_id") or "unknown")
-    for state in m.adjudications:
-        svc_metrics.ADJUDICATIONS.labels(payer, state).inc()
-    for group, family, disposition in m.denials:
-        svc_metrics.DENIALS.labels(payer, group, disposition).inc()
-    if m.unknown_codes:
-        svc_metrics.UNKNOWN_REASON_CODES.inc(m.unknown_codes)
-    for f in posting.findings:
-        svc_metrics.ADJUDICATION_FINDINGS.labels(f.code.split("-")[0]).inc()
+    c = flow.counts(posting)  # payer ids are a small, bounded set of organisations (never patient data)
+    for state in c.adjudications:
+        svc_metrics.ADJUDICATIONS.labels(c.payer, state).inc()
+    for group, disposition in c.denials:
+        svc_metrics.DENIALS.labels(c.payer, group, disposition).inc()
+    if c.unknown_codes:
+        svc_metrics.UNKNOWN_REASON_CODES.inc(c.unknown_codes)
+    for family in c.finding_families:
+        svc_metrics.ADJUDICATION_FINDINGS.labels(family).inc()
+    if c.duplicate:
+        metrics.RECORDS_IN.labels(SERVICE, "duplicate").inc()
 
 
 def build_app(settings: Settings | None = None, **overrides) -> faust.App:
@@ -65,13 +66,10 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     ledger = app.Table(topics.CLAIM_LEDGER.table, default=None, partitions=partitions_of(topics.CLAIM_LEDGER.source))
     policy = Policy(pending_ttl=timedelta(hours=settings.adjudicator_pending_ttl_hours))
 
-    unmatched_sent: set[str] = set()
+    unmatched = flow.UnmatchedGuard()
 
     async def dead_letter_unmatched(posting: Posting) -> None:
-        for adj, origin in zip(posting.unmatched, posting.unmatched_origins):
-            if adj.adjudication_id in unmatched_sent:
-                continue
-            unmatched_sent.add(adj.adjudication_id)
+        for adj, origin in unmatched.take(posting):
             svc_metrics.UNMATCHED_REMITTANCES.inc()
             await processor.dead_letter_record(adj.claim_id, adj, Stage.RULES, "UnmatchedRemittance",
                                                "no claim arrived for this remittance within the pending time", origin)
@@ -79,14 +77,13 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     async def finish(claim_id: str, posting: Posting) -> Result:
         count(posting)
         await dead_letter_unmatched(posting)
-        if posting.duplicate:
-            metrics.RECORDS_IN.labels(SERVICE, "duplicate").inc()
+        entry = flow.ledger_write(posting)
 
         def record() -> None:
-            if posting.entry is None:
+            if entry is None:
                 ledger.pop(claim_id, None)
             else:
-                ledger[claim_id] = posting.entry
+                ledger[claim_id] = entry
 
         return Result(outputs_of(posting), record)
 
