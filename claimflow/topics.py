@@ -49,6 +49,10 @@ DLQ_CODER = TopicSpec("dlq.coder.v1", "original key", RAW, "Poison input of the 
 DLQ_SCRUBBER = TopicSpec("dlq.scrubber.v1", "original key", RAW, "Poison input of the scrubber.")
 DLQ_ADJUDICATOR = TopicSpec("dlq.adjudicator.v1", "original key", RAW, "Poison input of the adjudicator.")
 DLQ_PAYER_SIM = TopicSpec("dlq.payer-sim.v1", "original key", RAW, "Poison input of the payer simulator.")
+APPEAL_ACTIONS = TopicSpec("appeals.actions.v1", "claim_id", "AppealAction",
+                           "People's actions on denial work items (assigned, filed, withdrawn, written off, corrected claim sent, resolved).")
+NO_ACTION = TopicSpec("denials.no-action.v1", "claim_id", "NoActionDisposition",
+                      "Remittance adjustments that need no person, each with the recorded why.")
 DLQ_PAYER_GATEWAY = TopicSpec("dlq.payer-gateway.v1", "original key", RAW, "Poison input of the payer gateway (claims it cannot write, X12 files it cannot read).")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -71,6 +75,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DLQ_ADJUDICATOR,
     DLQ_PAYER_SIM,
     DLQ_PAYER_GATEWAY,
+    APPEAL_ACTIONS,
+    NO_ACTION,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR,
@@ -103,7 +109,8 @@ EMITTED_CLAIMS = TableSpec("scrubber", "emitted-claims", ENCOUNTERS_CODED_BY_DAY
 DAY_HISTORY = TableSpec("scrubber", "day-history", ENCOUNTERS_CODED_BY_DAY)
 HELD_INDEX = TableSpec("scrubber", "held-index", CLAIMS_HELD)
 CLAIM_LEDGER = TableSpec("adjudicator", "claim-ledger", ADJUDICATIONS)
-ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER)
+OVERTURN_MODEL = TableSpec("adjudicator", "overturn-model", ADJUDICATIONS)
+ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER, OVERTURN_MODEL)
 
 
 def load_tables(path: Path = CATALOG_PATH) -> list[tuple[str, str, str]]:
