@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 from claimflow.models import Adjudication, AdjustmentGroup, Claim, Disposition, EditFamily
-from services.adjudicator.reference import UNKNOWN_FAMILY, CodeLists, load_code_lists
+from services.adjudicator.reference import UNCLASSIFIED_FAMILY, UNKNOWN_FAMILY, CodeLists, load_code_lists
 
 ZERO = Decimal("0.00")
 CO, PR, OA, PI, CR = (AdjustmentGroup.CONTRACTUAL_OBLIGATION, AdjustmentGroup.PATIENT_RESPONSIBILITY,
@@ -158,9 +158,11 @@ class Rule:
     groups: frozenset[AdjustmentGroup]
     decide: Callable[[Hit, ClaimContext], Verdict | None]  # None = rule does not apply
     remarks_any: frozenset[str] | None = None
+    families: frozenset[str] | None = None  # reason families (carc_families.yaml) instead of codes
 
-    def matches(self, hit: Hit) -> bool:
+    def matches(self, hit: Hit, family: str = UNKNOWN_FAMILY) -> bool:
         return (hit.group in self.groups and (self.carcs is None or hit.carc in self.carcs)
+                and (self.families is None or family in self.families)
                 and (self.remarks_any is None or bool(hit.remarks & self.remarks_any)))
 
 
@@ -252,6 +254,45 @@ RULES: tuple[Rule, ...] = (
          _fixed(Disposition.INFORMATIONAL, False, "prior payer's adjudication (coordination of benefits): informational")),
     Rule("DEN-017", "any other PR adjustment", None, frozenset({PR}),
          _fixed(Disposition.BILL_PATIENT, False, "amount assigned to the patient by the payer: bill the patient")),
+    # One rule per common reason family of the full X12 list (carc_families.yaml); the
+    # code-specific rows above win. None of them bills the patient: outside the PR group
+    # the patient is never liable.
+    Rule("DEN-030", "CO/OA/PI informational family (e.g. OA-94, OA-23, OA-101)", None, NOT_PATIENT,
+         _fixed(Disposition.INFORMATIONAL, False, "informational adjustment (processed above charges, prior payer, predetermination...): nothing to do"),
+         families=_s("informational")),
+    Rule("DEN-031", "CO/OA/PI contractual family (e.g. CO-131, CO-253, CO-104)", None, NOT_PATIENT,
+         _fixed(Disposition.NO_ACTION, False, "contractual reduction (negotiated discount, withhold, sequestration...): paid per contract, nothing to do"),
+         families=_s("contractual")),
+    Rule("DEN-032", "eligibility / other payer liable (e.g. CO-22, CO-26, OA-19)", None, NOT_PATIENT,
+         _fixed(Disposition.REBILL_OTHER_PAYER, False, "another payer is liable or coverage did not apply: fix eligibility and bill the right payer"),
+         families=_s("eligibility", "coordination_of_benefits")),
+    Rule("DEN-033", "coding or claim-data errors (e.g. CO-4, CO-11, CO-146, CO-15)", None, NOT_PATIENT,
+         _fixed(Disposition.CORRECT_AND_RESUBMIT, False, "coding or claim data the payer could not accept: correct the claim and send it again"),
+         families=_s("coding", "authorization_number")),
+    Rule("DEN-034", "level of service reduced (e.g. CO-150)", None, NOT_PATIENT,
+         _fixed(Disposition.APPEAL, True, "payer reduced the level of service: appeal with the documentation that supports the level billed"),
+         families=_s("coding_level")),
+    Rule("DEN-035", "medical necessity family (e.g. CO-55, CO-56, CO-152)", None, NOT_PATIENT,
+         _fixed(Disposition.APPEAL, True, "payer questions the necessity or extent of the service: appeal with the medical records"),
+         families=_s("medical_necessity")),
+    Rule("DEN-036", "authorization family (e.g. CO-198, CO-288, CO-39)", None, NOT_PATIENT,
+         _fixed(Disposition.APPEAL, True, "authorization or referral problem: appeal with the authorization, referral or retro-authorization"),
+         families=_s("authorization")),
+    Rule("DEN-037", "previously paid (e.g. OA-B13)", None, NOT_PATIENT,
+         _fixed(Disposition.VERIFY_DUPLICATE, False, "payer says this was already paid: verify the earlier payment, then usually close"),
+         families=_s("duplicate")),
+    Rule("DEN-038", "filing or appeal time limits (e.g. CO-286, CO-B4)", None, NOT_PATIENT,
+         _fixed(Disposition.WRITE_OFF, False, "a filing or appeal time limit was missed: write off unless proof of timely filing exists"),
+         families=_s("timely_filing")),
+    Rule("DEN-039", "documentation missing (e.g. CO-252, CO-226)", None, NOT_PATIENT,
+         _fixed(Disposition.MANUAL_REVIEW, True, "payer needs documentation it did not get: send it (or appeal with it) before the deadline"),
+         families=_s("documentation")),
+    Rule("DEN-040", "non-covered, benefit limit or provider eligibility (e.g. CO-96, CO-204, CO-119, CO-170)", None, NOT_PATIENT,
+         _fixed(Disposition.MANUAL_REVIEW, True, "not covered or not payable to this provider under group CO/OA/PI: the patient is not liable; review for a waiver or an appeal, else write off"),
+         families=_s("non_covered", "benefit_limit", "credentialing")),
+    Rule("DEN-041", "bundling family without a PTP indicator rule (e.g. CO-231, CO-234)", None, NOT_PATIENT,
+         _fixed(Disposition.MANUAL_REVIEW, False, "bundled or mutually exclusive: a coder checks the pairing before any corrected claim; never appeal blindly"),
+         families=_s("bundling")),
 )
 RULES_BY_ID = {r.rule_id: r for r in RULES}
 
@@ -261,6 +302,8 @@ RULE_NOT_OUR_CLAIM = "DEN-021"  # CLP02 = 23
 RULE_PREDETERMINATION = "DEN-022"  # CLP02 = 25
 RULE_DENIED_NO_REASON = "DEN-097"  # CLP02 = 4 without any CAS
 RULE_CARC_DEFAULT = "DEN-098"  # known CARC without a specific row: its default from carc.yaml
+RULE_NOT_PATIENT_FALLBACK = "DEN-095"  # CO/OA/PI code whose default would bill the patient
+RULE_UNCLASSIFIED_CARC = "DEN-096"  # in the imported X12 list but in no reason family
 RULE_UNKNOWN_CARC = "DEN-099"  # code not in our list: manual review, reported
 RULE_TABLE_DOC = {r.rule_id: r.when for r in RULES} | {
     RULE_REVERSAL: "CLP02 = 22 (reversal of a previous payment)",
@@ -268,6 +311,8 @@ RULE_TABLE_DOC = {r.rule_id: r.when for r in RULES} | {
     RULE_PREDETERMINATION: "CLP02 = 25 (predetermination pricing only)",
     RULE_DENIED_NO_REASON: "CLP02 = 4 with no adjustment reason",
     RULE_CARC_DEFAULT: "known CARC without a specific row",
+    RULE_NOT_PATIENT_FALLBACK: "CO/OA/PI code whose family would bill the patient (CO never makes the patient liable)",
+    RULE_UNCLASSIFIED_CARC: "CARC in the imported X12 list without a reason-family rule",
     RULE_UNKNOWN_CARC: "CARC not in the reference list",
 }
 
@@ -313,7 +358,7 @@ def judge(hit: Hit, ctx: ClaimContext, codes: CodeLists) -> Decision:
     family = info.family if info else UNKNOWN_FAMILY
     relevant = tuple(sorted(hit.remarks))
     for rule in RULES:
-        if rule.matches(hit):
+        if rule.matches(hit, family):
             verdict = rule.decide(hit, ctx)
             if verdict is None:
                 continue
@@ -325,8 +370,17 @@ def judge(hit: Hit, ctx: ClaimContext, codes: CodeLists) -> Decision:
         return Decision(RULE_UNKNOWN_CARC, Disposition.MANUAL_REVIEW, True,
                         f"reason code {hit.code} is not in the reference list: route to a person", (hit.code,), relevant,
                         _lines(hit), hit.amount, UNKNOWN_FAMILY, (hit.code,))
+    deactivated = " (code deactivated in the X12 list)" if info.status == "deactivated" else ""
+    if family == UNCLASSIFIED_FAMILY:
+        return Decision(RULE_UNCLASSIFIED_CARC, Disposition.MANUAL_REVIEW, True,
+                        f"{hit.code}{deactivated}: {info.text} No family rule for this code: route to a person", (hit.code,), relevant,
+                        _lines(hit), hit.amount, family, (hit.code,))
+    if info.default == Disposition.BILL_PATIENT and hit.group != PR:
+        return Decision(RULE_NOT_PATIENT_FALLBACK, Disposition.MANUAL_REVIEW, True,
+                        f"{hit.code}{deactivated}: {info.text} Group {hit.group.value} means the patient is not liable: review, appeal or write off",
+                        (hit.code,), relevant, _lines(hit), hit.amount, family)
     appealable = info.default in {Disposition.APPEAL, Disposition.MANUAL_REVIEW}
-    return Decision(RULE_CARC_DEFAULT, info.default, appealable, f"{hit.code}: {info.text} Default handling: {info.default.value}.",
+    return Decision(RULE_CARC_DEFAULT, info.default, appealable, f"{hit.code}{deactivated}: {info.text} Default handling: {info.default.value}.",
                     (hit.code,), relevant, _lines(hit), hit.amount, family)
 
 

@@ -199,8 +199,15 @@ def test_den099_unknown_carc_safe_default_and_reported():
     assert [w.disposition for w in p.work_items] == [A.MANUAL_REVIEW]
 
 
-def test_den098_known_code_default():
+def test_coding_family_rule_for_a_known_code():
     d = disposition_for(denied(("CO-4", "100.00")))
+    assert (d.rule_id, d.disposition) == ("DEN-033", A.CORRECT_AND_RESUBMIT)
+
+
+def test_den098_known_code_default():
+    d = disposition_for(denied(("CO-24", "100.00")))  # starter family coordination_of_benefits
+    assert (d.rule_id, d.disposition) == ("DEN-032", A.REBILL_OTHER_PAYER)
+    d = disposition_for(denied(("CO-16", "100.00")))  # no MA130/N211: the code's default
     assert (d.rule_id, d.disposition) == ("DEN-098", A.CORRECT_AND_RESUBMIT)
 
 
