@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
-from claimflow.models import Adjudication, AdjustmentGroup, Claim, Disposition, EditFamily
+from claimflow.models import Adjudication, AdjustmentGroup, Claim, Disposition, EditFamily, WorkItemEvidence, WorkItemKind
 from services.adjudicator.reference import UNCLASSIFIED_FAMILY, UNKNOWN_FAMILY, CodeLists, load_code_lists
 
 ZERO = Decimal("0.00")
@@ -26,6 +26,24 @@ ACTIONABLE = frozenset({
     Disposition.VERIFY_DUPLICATE, Disposition.REBILL_OTHER_PAYER, Disposition.MANUAL_REVIEW, Disposition.WRITE_OFF,
 })
 CORRECTIONS = frozenset({Disposition.CORRECT_AND_RESUBMIT, Disposition.CORRECTED_CLAIM_WITH_MODIFIER})
+
+# Which work item a disposition that needs a person becomes. Dispositions absent here need
+# no person (bill_patient goes out as a patient statement, informational and no_action are
+# bookkeeping): they are recorded with their why on denials.no-action.v1.
+WORK_KIND: dict[Disposition, WorkItemKind] = {
+    Disposition.APPEAL: WorkItemKind.APPEAL,
+    Disposition.CORRECT_AND_RESUBMIT: WorkItemKind.CORRECTED_CLAIM,
+    Disposition.CORRECTED_CLAIM_WITH_MODIFIER: WorkItemKind.CORRECTED_CLAIM,
+    Disposition.VERIFY_DUPLICATE: WorkItemKind.VERIFY_DUPLICATE,
+    Disposition.REBILL_OTHER_PAYER: WorkItemKind.REBILL_OTHER_PAYER,
+    Disposition.WRITE_OFF: WorkItemKind.WRITE_OFF_APPROVAL,
+    Disposition.MANUAL_REVIEW: WorkItemKind.MANUAL_REVIEW,
+}
+NO_PERSON_WHY = {
+    Disposition.NO_ACTION: "no person needed: contractual adjustment, paid as the contract says",
+    Disposition.INFORMATIONAL: "no person needed: informational adjustment, no money is owed or recoverable",
+    Disposition.BILL_PATIENT: "no person needed: the patient's share goes out on a statement (billing.patient.v1)",
+}
 
 
 # --- claim context ------------------------------------------------------------------------
@@ -470,3 +488,35 @@ def disposition_for(adj: Adjudication, claim_context: ClaimContext | Claim | dic
 
 RULE_TABLE_NONE = "DEN-000"
 RULE_TABLE_DOC[RULE_TABLE_NONE] = "no adjustment at all"
+
+
+def no_action_why(d: Decision) -> str:
+    """The recorded reason a decision needs no person (for denials.no-action.v1)."""
+    lead = NO_PERSON_WHY.get(d.disposition, "no person needed")
+    return f"{lead}; {d.rule_id}: {d.explanation}"[:480]
+
+
+def evidence_for(d: Decision, codes: CodeLists | None = None, ctx: ClaimContext | None = None) -> list[WorkItemEvidence]:
+    """The facts behind a decision, for the work item: each CARC/RARC with its description
+    (from the list in use), the CAS amount, the rule, and the claim context the rule read."""
+    codes = codes or load_code_lists()
+    out = [WorkItemEvidence(label="guardrail_rule", value=d.rule_id, detail=RULE_TABLE_DOC.get(d.rule_id))]
+    for rc in d.reason_codes:
+        carc = rc.split("-", 1)[-1]
+        info = codes.carc_info(carc)
+        out.append(WorkItemEvidence(label="carc", value=rc, detail=info.text if info else "not in the reference list"))
+    for rm in d.remark_codes:
+        out.append(WorkItemEvidence(label="rarc", value=rm, detail=codes.rarc.get(rm)))
+    out.append(WorkItemEvidence(label="cas_amount", value=str(d.amount), detail="sum of the adjustments (negative amounts kept as sent)"))
+    out.append(WorkItemEvidence(label="reason_family", value=d.family, detail=None))
+    out.append(WorkItemEvidence(label="code_list", value=codes.version, detail=f"CARC/RARC list in use ({codes.source})"))
+    if ctx is not None:
+        for n in d.line_numbers or (None,):
+            mi, mai = ctx.ptp_mi(n), ctx.mai(n)
+            if mi is not None:
+                out.append(WorkItemEvidence(label="ptp_modifier_indicator", value=mi, detail=f"line {n}" if n else "claim"))
+            if mai is not None:
+                out.append(WorkItemEvidence(label="mue_mai", value=mai, detail=f"line {n}" if n else "claim"))
+    if d.suggested_modifiers:
+        out.append(WorkItemEvidence(label="suggested_modifiers", value=" ".join(d.suggested_modifiers), detail=None))
+    return out
