@@ -112,3 +112,21 @@ def apply_action(entry: dict | None, action: AppealAction, now: datetime, policy
         detail = f"corrected claim {action.corrected_claim_id}"
     settle(res, e, item, state, trigger, now, _reason(f"work item {how} by {who}", detail, action.reason), policy, how)
     return res
+
+
+def action_id_for(work_item_id: str, kind: AppealActionKind, *parts: object) -> str:
+    """Deterministic action id: the same button pressed twice on the same item (and level)
+    gives the same id, which the adjudicator records once."""
+    from services.adjudicator.models import local_id
+
+    return local_id("ACT", work_item_id, kind.value, *parts)
+
+
+def item_view(item) -> dict:
+    """The ledger's view of an open work item, built from a ``DenialWorkItem`` (for
+    ``refusal`` checks made before publishing, e.g. by the CLI or the workbench)."""
+    return {"work_item_id": item.work_item_id, "kind": item.kind.value, "rule_id": item.rule_id,
+            "appealable": item.appeal_level is not None or item.kind == WorkItemKind.APPEAL,
+            "denied": str(item.denied_amount), "deadline": item.deadline.isoformat() if item.deadline else None,
+            "appeal_level": item.appeal_level.value if item.appeal_level else None, "level_index": item.level_index,
+            "filings": []}

@@ -67,6 +67,7 @@ class PayerPolicy:
     plan_type: str
     appeal_levels: tuple[AppealStep, ...]
     carc_priors: dict[str, tuple[float, float]] = field(default_factory=dict)
+    appeal_address: str | None = None  # where appeals go (synthetic addresses in the starter book)
 
     def step(self, index: int) -> AppealStep | None:
         return self.appeal_levels[index] if 0 <= index < len(self.appeal_levels) else None
@@ -102,7 +103,7 @@ def _prior(raw: dict[str, Any]) -> tuple[float, float]:
 def _payer(payer_id: str, raw: dict[str, Any]) -> PayerPolicy:
     steps = tuple(AppealStep(AppealLevel(s["level"]), int(s["days"])) for s in raw.get("appeal_levels", []))
     priors = {str(k): _prior(v) for k, v in (raw.get("carc_priors") or {}).items()}
-    return PayerPolicy(payer_id, raw.get("name", payer_id), raw.get("plan_type", "other"), steps, priors)
+    return PayerPolicy(payer_id, raw.get("name", payer_id), raw.get("plan_type", "other"), steps, priors, raw.get("appeal_address"))
 
 
 def parse_code_lists(carc_raw: dict[str, Any], rarc_raw: dict[str, Any]) -> CodeLists:
