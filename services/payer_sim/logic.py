@@ -219,14 +219,16 @@ class AppealSimConfig:
 
 def answer_appeal(action, config: AppealSimConfig | None = None, received_at: datetime | None = None):
     """The payer's decision on a filed appeal (an ``AppealAction`` with action ``filed``), or
-    None for any other action. Deterministic per (seed, action id): a redelivered filing gets
-    the same outcome id, which the adjudicator applies once."""
+    None for any other action. Deterministic per (seed, work item, level): a redelivered
+    filing, or the same appeal filed twice under two action ids, gets the same outcome id,
+    which the adjudicator applies once."""
     from claimflow.models import AppealActionKind, AppealLevel, AppealOutcome, AppealOutcomeKind
 
     if action.action != AppealActionKind.FILED:
         return None
     config = config or AppealSimConfig()
-    rng = rng_for(f"appeal\x1f{action.action_id}", config.seed)
+    appeal_key = f"appeal\x1f{action.work_item_id}\x1f{action.appeal_level.value if action.appeal_level else '-'}"
+    rng = rng_for(appeal_key, config.seed)
     payer = action.payer_id or "UNKNOWN"
     carc = action.reason_code or ""
     level = action.appeal_level or AppealLevel.PAYER_INTERNAL
@@ -242,7 +244,7 @@ def answer_appeal(action, config: AppealSimConfig | None = None, received_at: da
         kind, recovered = AppealOutcomeKind.UPHELD, ZERO
     decided = action.filed_on + timedelta(days=rng.randint(*config.decision_days))
     return AppealOutcome(
-        outcome_id="AO" + hashlib.sha256(f"{config.seed}\x1f{action.action_id}".encode()).hexdigest()[:18].upper(),
+        outcome_id="AO" + hashlib.sha256(f"{config.seed}\x1f{appeal_key}".encode()).hexdigest()[:18].upper(),
         work_item_id=action.work_item_id, claim_id=action.claim_id, payer_id=payer, reason_code=carc, appeal_level=level,
         outcome=kind, recovered_amount=recovered, decided_on=decided,
         received_at=received_at or datetime.combine(decided, time(6, 0), tzinfo=timezone.utc),

@@ -28,7 +28,7 @@ def test_win_rates_follow_the_odds_per_family(carc, payer, low, high):
 
 
 def test_answers_are_deterministic_and_well_formed():
-    a, b = answer_appeal(filing(1)), answer_appeal(filing(1))
+    a, b = answer_appeal(filing(1)), answer_appeal(filing(1).model_copy(update={"action_id": "second-click"}))
     assert a == b and a.work_item_id == "W1" and a.claim_id == "C1" and a.reason_code == "50"
     kinds = Counter(answer_appeal(filing(i)).outcome for i in range(500))
     assert set(kinds) == {AppealOutcomeKind.OVERTURNED, AppealOutcomeKind.PARTIALLY_OVERTURNED, AppealOutcomeKind.UPHELD}
