@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     adjudicator_pending_ttl_hours: float = Field(72.0, description="how long a remittance waits for its claim before it is dead-lettered as unmatched")
     adjudicator_sweep_seconds: float = 30.0
     adjudicator_refdata_dir: Path | None = Field(None, description="folder with carc.csv/rarc.csv from `claimflow refdata import` (falls back to scrubber_refdata_dir, then the starter lists)")
+    adjudicator_outcome_wait_seconds: float = Field(3600.0, description="how long an appeal outcome waits for its filing before it is dead-lettered as never filed")
     adjudicator_write_off_limit: Decimal = Field(Decimal("500.00"), description="write-offs above this need a supervisor's approval")
 
     # Payer simulator

@@ -22,7 +22,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from claimflow.models import AppealAction, AppealActionKind, ClaimState, WorkItemKind
-from services.adjudicator.logic import Policy, Posting, _emit, _reason, filed_at_level, load_entry, money, settle
+from services.adjudicator.logic import Policy, Posting, _emit, _reason, filed_at_level, load_entry, money, release_outcomes, settle
 
 SUPERVISOR = "supervisor"
 A = AppealActionKind
@@ -103,6 +103,7 @@ def apply_action(entry: dict | None, action: AppealAction, now: datetime, policy
             f"via {action.filing_method.value}" if action.filing_method else None,
             f"LATE (deadline {item['deadline']}): {action.late_reason}" if late else None,
             f"packet sha256 {action.packet_sha256[:16]}" if action.packet_sha256 else None), policy=policy)
+        release_outcomes(res, e, item["work_item_id"], now, policy)  # an outcome that overtook this filing
         return res
     state, how = CLOSES[action.action]
     detail = None

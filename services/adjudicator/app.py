@@ -36,6 +36,7 @@ from services.adjudicator.logic import (
     apply_claim,
     apply_held,
     apply_status,
+    expire_outcomes,
     expire_pending,
 )
 from services.adjudicator.actions import apply_action
@@ -81,7 +82,8 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     overturn = app.Table(topics.OVERTURN_MODEL.table, default=None, partitions=partitions_of(topics.OVERTURN_MODEL.source))
     codes = load_code_lists(imported_dir=settings.adjudicator_refdata_dir or settings.scrubber_refdata_dir)
     policy = Policy(codes=codes, pending_ttl=timedelta(hours=settings.adjudicator_pending_ttl_hours),
-                    write_off_limit=Decimal(str(settings.adjudicator_write_off_limit)))
+                    write_off_limit=Decimal(str(settings.adjudicator_write_off_limit)),
+                    outcome_wait=timedelta(seconds=settings.adjudicator_outcome_wait_seconds))
 
     def learned() -> Policy:
         """The policy with the overturn model merged from every local partition's part."""
@@ -99,11 +101,21 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             await processor.dead_letter_record(adj.claim_id, adj, Stage.RULES, "UnmatchedRemittance",
                                                "no claim arrived for this remittance within the pending time", origin)
 
+    outcomes_sent: set[str] = set()
+
+    async def dead_letter_outcomes(expired) -> None:
+        for outcome, origin, message in expired:
+            if outcome.outcome_id in outcomes_sent:
+                continue
+            outcomes_sent.add(outcome.outcome_id)
+            await processor.dead_letter_record(outcome.claim_id, outcome, Stage.RULES, "AppealNotFiled", message, origin)
+
     async def finish(claim_id: str, posting: Posting, event=None) -> Result:
         if posting.rejected is not None:
             raise PoisonMessage(Stage.RULES, posting.rejected, "Refused")
         count(posting)
         await dead_letter_unmatched(posting)
+        await dead_letter_outcomes(posting.expired_outcomes)
         if posting.duplicate:
             metrics.RECORDS_IN.labels(SERVICE, "duplicate").inc()
 
@@ -137,7 +149,9 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         return await finish(adj.claim_id, apply_adjudication(ledger.get(adj.claim_id), adj, utcnow(), learned(), origin=origin))
 
     async def on_outcome(outcome: AppealOutcome, event) -> Result:
-        posting = apply_appeal_outcome(ledger.get(outcome.claim_id), outcome, utcnow(), learned())
+        msg = event.message
+        origin = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+        posting = apply_appeal_outcome(ledger.get(outcome.claim_id), outcome, utcnow(), learned(), origin=origin)
         metrics.APPEAL_OUTCOMES.labels("refused" if posting.rejected else outcome.outcome.value).inc()
         return await finish(outcome.claim_id, posting, event)
 
@@ -171,6 +185,8 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         for entry in entries:
             if entry and entry.get("pending"):
                 await dead_letter_unmatched(expire_pending(entry, now))
+            if entry and entry.get("parked_outcomes"):  # outcomes whose filing never came
+                await dead_letter_outcomes(expire_outcomes(dict(entry, parked_outcomes=list(entry["parked_outcomes"])), now))
         backlog = appeal_backlog(entries, now.date())
         metrics.APPEAL_BACKLOG.set(backlog["open_items"])
         metrics.PENDING_REMITTANCES.set(backlog["pending_remittances"])

@@ -63,7 +63,7 @@ __all__ = [
     "SERVICE", "Policy", "Posting", "Transition", "Finding", "MetricHooks", "Decision", "ClaimContext",
     "new_entry", "load_entry", "totals", "claim_context", "resulting_state", "balance_findings",
     "apply_claim", "apply_held", "apply_status", "apply_adjudication", "apply_appeal_outcome", "expire_pending",
-    "settle", "filed_at_level", "item_likelihood",
+    "settle", "filed_at_level", "item_likelihood", "expire_outcomes", "release_outcomes", "NOT_FILED",
     "post", "disposition_for", "decisions_for", "open_work", "appeal_backlog", "RULES", "RULE_TABLE_DOC",
 ]
 
@@ -131,6 +131,9 @@ class Policy:
     require_claim: bool = True
     max_history: int = 200
     write_off_limit: Decimal = Decimal("500.00")  # above it a supervisor must approve a write-off
+    # an outcome can overtake its filing (two topics): it waits this long for the filing, then
+    # it is an outcome for an appeal never filed and is dead-lettered
+    outcome_wait: timedelta = timedelta(hours=1)
     # chance that work which is not an appeal brings the money in (appeals use the model)
     recovery_odds: dict[WorkItemKind, float] = field(default_factory=lambda: {
         WorkItemKind.CORRECTED_CLAIM: 0.8, WorkItemKind.REBILL_OTHER_PAYER: 0.7, WorkItemKind.VERIFY_DUPLICATE: 0.05,
@@ -193,6 +196,7 @@ class Posting:
     model_changed: bool = False  # persist policy.model.to_dict()
     observations: list[tuple[str, str, bool, str]] = field(default_factory=list)  # (payer, CARC, overturned, outcome id)
     rejected: str | None = None  # input refused with this message (the shell dead-letters it); entry unchanged
+    expired_outcomes: list[tuple[AppealOutcome, dict | None, str]] = field(default_factory=list)  # dead-letter these
     metrics: MetricHooks = field(default_factory=MetricHooks)
 
     @property
@@ -216,7 +220,7 @@ def new_entry(claim_id: str) -> dict:
         "totals": {"charged": "0.00", "paid": "0.00", "patient_responsibility": "0.00", "adjusted": "0.00",
                    "adjusted_by_group": _zero_groups()},
         "postings": [], "pending": [], "events": [], "outcomes": [], "history": [], "open_items": [], "actions": [],
-        "closed_items": [], "out_of_balance": False,
+        "closed_items": [], "parked_outcomes": [], "out_of_balance": False,
     }
 
 
@@ -235,7 +239,7 @@ def load_entry(entry: dict | None, claim_id: str) -> dict:
         return e
     e = dict(entry)
     e["totals"] = dict(entry["totals"], adjusted_by_group=dict(entry["totals"]["adjusted_by_group"]))
-    for k in ("postings", "pending", "events", "outcomes", "history", "open_items", "actions", "closed_items"):
+    for k in ("postings", "pending", "events", "outcomes", "history", "open_items", "actions", "closed_items", "parked_outcomes"):
         e[k] = [dict(x) if isinstance(x, dict) else x for x in entry.get(k, [])]
     e["open_items"] = [dict(w, filings=[dict(f) for f in w.get("filings", [])]) for w in e["open_items"]]
     e["context"] = dict(entry.get("context") or {})
@@ -742,9 +746,48 @@ def _next_item(res: Posting, e: dict, item: dict, outcome: AppealOutcome, now: d
     return wi
 
 
-def apply_appeal_outcome(entry: dict | None, outcome: AppealOutcome, now: datetime, policy: Policy | None = None) -> Posting:
-    """appeals.outcomes.v1: the payer decided a filed appeal. An outcome for a work item that
-    was never filed (at its current level) is refused (``.rejected``: dead-letter it). The
+NOT_FILED = "no appeal was filed for it"
+
+
+def expire_outcomes(e: dict, now: datetime) -> list[tuple[AppealOutcome, dict | None, str]]:
+    """Remove parked outcomes whose filing never came; returns them with their origin and the
+    dead-letter message."""
+    out, keep = [], []
+    for p in e.get("parked_outcomes", []):
+        if datetime.fromisoformat(p["expires_at"]) <= now:
+            o = AppealOutcome.model_validate(p["outcome"])
+            out.append((o, p.get("origin"), f"appeal outcome {o.outcome_id} for work item {o.work_item_id}: {NOT_FILED} "
+                                            f"(waited until {p['expires_at']})"))
+        else:
+            keep.append(p)
+    e["parked_outcomes"] = keep
+    return out
+
+
+def release_outcomes(res: Posting, e: dict, work_item_id: str, now: datetime, policy: Policy) -> None:
+    """A filing arrived: apply the outcomes for its work item that overtook it."""
+    waiting = [p for p in e.get("parked_outcomes", []) if p["outcome"]["work_item_id"] == work_item_id]
+    e["parked_outcomes"] = [p for p in e.get("parked_outcomes", []) if p not in waiting]
+    for p in waiting:
+        sub = apply_appeal_outcome(e, AppealOutcome.model_validate(p["outcome"]), now, policy, origin=p.get("origin"))
+        if sub.rejected or sub.entry is None:
+            continue
+        e.clear()
+        e.update(sub.entry)
+        res.status_events += sub.status_events
+        res.work_items += sub.work_items
+        res.observations += sub.observations
+        res.model_changed = res.model_changed or sub.model_changed
+        res.metrics.closed_work_items += sub.metrics.closed_work_items
+        res.metrics.new_work_items += sub.metrics.new_work_items
+
+
+def apply_appeal_outcome(entry: dict | None, outcome: AppealOutcome, now: datetime, policy: Policy | None = None,
+                         origin: dict | None = None) -> Posting:
+    """appeals.outcomes.v1: the payer decided a filed appeal. An outcome for an open work item
+    not filed (yet) at its current level waits up to ``policy.outcome_wait`` for the filing
+    (it can overtake it: two topics); then, like an outcome for a work item that is not open,
+    it is refused (``.rejected`` / ``.expired_outcomes``: dead-letter it). The
     overturn model learns (``.observations``; withdrawn teaches nothing); overturned or
     partially overturned -> the item closes and the claim is ``closed``; upheld -> the next
     level opens as a new work item with its own deadline (claim back to ``denied``), or, at
@@ -755,12 +798,19 @@ def apply_appeal_outcome(entry: dict | None, outcome: AppealOutcome, now: dateti
     if outcome.outcome_id in e["outcomes"]:
         res.duplicate = True
         return res
+    res.expired_outcomes = expire_outcomes(e, now)
     item = next((w for w in e["open_items"] if w["work_item_id"] == outcome.work_item_id), None)
     filing = filed_at_level(item) if item is not None else None
-    if filing is None:
-        res.rejected = (f"appeal outcome {outcome.outcome_id} for work item {outcome.work_item_id}: no appeal was filed for it"
-                        + (" at its current level" if item is not None else " (no open work item with this id on the claim)"))
+    if item is None:
+        res.rejected = (f"appeal outcome {outcome.outcome_id} for work item {outcome.work_item_id}: {NOT_FILED} "
+                        "(no open work item with this id on the claim)")
         res.entry = entry
+        return res
+    if filing is None:
+        if not any(p["outcome"]["outcome_id"] == outcome.outcome_id for p in e["parked_outcomes"]):
+            e["parked_outcomes"].append({"outcome": outcome.model_dump(mode="json"), "origin": origin,
+                                         "expires_at": (now + policy.outcome_wait).isoformat()})
+        res.pending = True
         return res
     e["outcomes"].append(outcome.outcome_id)
     kind = outcome.outcome

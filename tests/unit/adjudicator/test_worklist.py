@@ -271,9 +271,23 @@ def test_outcome_for_an_appeal_never_filed_is_refused():
     out = AppealOutcome(outcome_id="O1", work_item_id=wi.work_item_id, claim_id=wi.claim_id, payer_id="MCR01", reason_code="50",
                         appeal_level=AppealLevel.REDETERMINATION, outcome=AppealOutcomeKind.OVERTURNED, recovered_amount=D("100.00"),
                         decided_on=REMIT + timedelta(days=40), received_at=NOW)
-    r = apply_appeal_outcome(p.entry, out, NOW)
-    assert r.rejected and "no appeal was filed" in r.rejected and r.observations == []
-    assert apply_appeal_outcome(None, out.model_copy(update={"claim_id": "NOPE"}), NOW).rejected
+    policy = Policy(outcome_wait=timedelta(minutes=10))
+    # the outcome may overtake its filing (another topic): it waits for it...
+    r = apply_appeal_outcome(p.entry, out, NOW, policy, origin={"topic": "appeals.outcomes.v1", "partition": 1, "offset": 7})
+    assert r.pending and r.rejected is None and r.observations == [] and len(r.entry["parked_outcomes"]) == 1
+    # ...and is applied when the filing comes
+    filed = apply_action(r.entry, action(wi, ACT.FILED), NOW, policy)
+    assert [e.state for e in filed.status_events] == [ClaimState.APPEALED, ClaimState.CLOSED]
+    assert filed.observations == [("MCR01", "50", True, "O1")] and filed.entry["parked_outcomes"] == []
+    # never filed: dead-lettered (with its origin) once the wait is over, on the next event or the sweep
+    later = NOW + timedelta(minutes=11)
+    other = AppealOutcome(**(out.model_dump() | {"outcome_id": "O2"}))
+    expired = apply_appeal_outcome(r.entry, other, later, policy)
+    [(o, origin, message)] = expired.expired_outcomes
+    assert o.outcome_id == "O1" and origin["offset"] == 7 and "no appeal was filed" in message
+    # an outcome for a work item that is not open on the claim: refused at once
+    assert "no appeal was filed" in apply_appeal_outcome(None, out.model_copy(update={"claim_id": "NOPE"}), NOW).rejected
+    assert apply_appeal_outcome(filed.entry, other, NOW, policy).rejected  # the item is closed now
 
 
 def test_the_learned_model_merges_parts_and_changes_the_next_item():
