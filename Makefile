@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CF     := $(VENV)/bin/claimflow
 STAMP  := $(VENV)/.installed
 
-.PHONY: install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance test-deploy eval-coding clean ops-tools ops-tools-compose reliability bench
+.PHONY: test-packages install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance test-deploy eval-coding clean ops-tools ops-tools-compose reliability bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,13 @@ ops-tools: install            ## promtool + prometheus (apt), kubeconform + Kube
 ops-tools-compose: install    ## the same plus the docker compose plugin, built from its Go module (minutes)
 	bash deploy/tools/install-ops-tools.sh --with-compose
 
-test: kafka-fetch ops-tools   ## unit + integration + reliability (own brokers) + deploy checks + conformance
+test: kafka-fetch ops-tools test-packages  ## unit + integration + reliability (own brokers) + deploy checks + conformance
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+test-packages:                ## Debian packages the tests read with: poppler-utils (pdftotext, appeal letters)
+	@command -v pdftotext >/dev/null 2>&1 || { S=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$S env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends poppler-utils; }
 
 test-deploy: ops-tools        ## promtool, kubeconform, compose and dashboard checks
 	$(PY) -m pytest -q tests/deploy

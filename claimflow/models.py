@@ -513,6 +513,24 @@ class Adjudication(Contract):
 # --- DenialWorkItem / ClaimStatusChanged ------------------------------------------------
 
 
+class WorkItemKind(str, Enum):
+    """What a person has to do about a denial (DenialWorkItem v2)."""
+
+    APPEAL = "appeal"
+    CORRECTED_CLAIM = "corrected_claim"
+    VERIFY_DUPLICATE = "verify_duplicate"
+    REBILL_OTHER_PAYER = "rebill_other_payer"
+    WRITE_OFF_APPROVAL = "write_off_approval"
+    MANUAL_REVIEW = "manual_review"
+    UNDERPAYMENT = "underpayment"
+
+
+class WorkItemEvidence(Contract):
+    label: str
+    value: str
+    detail: str | None = None
+
+
 class DenialWorkItem(Contract):
     avro_name: ClassVar[str] = "DenialWorkItem"
     work_item_id: str
@@ -531,6 +549,11 @@ class DenialWorkItem(Contract):
     priority_score: float = Field(ge=0.0)
     explanation: str
     created_at: datetime
+    kind: WorkItemKind = WorkItemKind.MANUAL_REVIEW
+    recoverable_amount: Money | None = None
+    level_index: int = Field(default=0, ge=0)
+    reason_family: str | None = None
+    evidence: list[WorkItemEvidence] = Field(default_factory=list)
 
 
 class ClaimStatusChanged(Contract):
@@ -616,6 +639,79 @@ class AppealOutcome(Contract):
     received_at: datetime
 
 
+class AppealActionKind(str, Enum):
+    ASSIGNED = "assigned"
+    FILED = "filed"
+    WITHDRAWN = "withdrawn"
+    WRITTEN_OFF = "written_off"
+    CORRECTED_CLAIM_SENT = "corrected_claim_sent"
+    RESOLVED = "resolved"
+
+
+class FilingMethod(str, Enum):
+    PORTAL = "portal"
+    FAX = "fax"
+    MAIL = "mail"
+    ELECTRONIC = "electronic"
+
+
+class AppealAction(Contract):
+    """A person's action on a denial work item (``appeals.actions.v1`` keyed by claim id):
+    recorded once by ``action_id``, with who, when and why."""
+
+    avro_name: ClassVar[str] = "AppealAction"
+    action_id: str = Field(min_length=1)
+    work_item_id: str = Field(min_length=1)
+    claim_id: str = Field(min_length=1)
+    action: AppealActionKind = AppealActionKind.ASSIGNED
+    actor: str = Field(min_length=1)
+    actor_role: str = Field(min_length=1)
+    occurred_at: datetime
+    reason: str | None = None
+    assignee: str | None = None
+    filed_on: date | None = None
+    filing_method: FilingMethod | None = None
+    appeal_level: AppealLevel | None = None
+    late_reason: str | None = None
+    packet_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    payer_id: str | None = None
+    reason_code: str | None = None
+    appealed_amount: Money | None = None
+    write_off_amount: Money | None = None
+    approved_by: str | None = None
+    approver_role: str | None = None
+    corrected_claim_id: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_the_action(self) -> "AppealAction":
+        if self.action == AppealActionKind.ASSIGNED and not self.assignee:
+            raise ValueError("an assignment names the assignee")
+        if self.action == AppealActionKind.FILED and self.filed_on is None:
+            raise ValueError("a filing records the date it was filed")
+        if self.action in (AppealActionKind.WITHDRAWN, AppealActionKind.WRITTEN_OFF, AppealActionKind.RESOLVED) and not (self.reason or "").strip():
+            raise ValueError(f"{self.action.value} needs a reason")
+        return self
+
+
+class NoActionDisposition(Contract):
+    """An adjustment that needs no person, with the recorded why (``denials.no-action.v1``)."""
+
+    avro_name: ClassVar[str] = "NoActionDisposition"
+    record_id: str
+    claim_id: str
+    adjudication_id: str
+    payer_id: str
+    disposition: Disposition
+    rule_id: str
+    reason_codes: list[str]
+    remark_codes: list[str] = Field(default_factory=list)
+    line_numbers: list[int] = Field(default_factory=list)
+    amount: Money
+    reason_family: str | None = None
+    why: str
+    decided_at: datetime
+
+
 CONTRACT_MODELS: dict[str, type[Contract]] = {
     m.avro_name: m
     for m in (
@@ -632,5 +728,7 @@ CONTRACT_MODELS: dict[str, type[Contract]] = {
         CorrectionRequest,
         PatientBill,
         AppealOutcome,
+        AppealAction,
+        NoActionDisposition,
     )
 }

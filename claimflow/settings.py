@@ -5,6 +5,7 @@ Nothing else in claimflow reads the environment."""
 from __future__ import annotations
 
 from functools import lru_cache
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -74,12 +75,17 @@ class Settings(BaseSettings):
     # Adjudicator
     adjudicator_pending_ttl_hours: float = Field(72.0, description="how long a remittance waits for its claim before it is dead-lettered as unmatched")
     adjudicator_sweep_seconds: float = 30.0
+    adjudicator_refdata_dir: Path | None = Field(None, description="folder with carc.csv/rarc.csv from `claimflow refdata import` (falls back to scrubber_refdata_dir, then the starter lists)")
+    adjudicator_outcome_wait_seconds: float = Field(3600.0, description="how long an appeal outcome waits for its filing before it is dead-lettered as never filed")
+    adjudicator_write_off_limit: Decimal = Field(Decimal("500.00"), description="write-offs above this need a supervisor's approval")
 
     # Coder
     codeset_cache: Path | None = Field(None, description="folder of the pinned previous-fiscal-year ICD-10-CM wheels (var/codesets when unset)")
 
     # Payer simulator
     payer_sim_seed: int = 7
+    payer_sim_denial_rates: dict[str, float] | None = Field(None, description='denial mix, e.g. {"CO-50": 0.2} (the simulator default when unset)')
+    payer_sim_appeal_delay_seconds: float = Field(0.0, description="wall-clock delay before the simulator answers a filed appeal")
     data_dir: Path = REPO_ROOT / "var" / "data"
     table_store: str = Field("rocksdb://", description="Faust table store: rocksdb:// in production, memory:// in tests")
     app_id_prefix: str = "claimflow"

@@ -96,7 +96,15 @@ PATIENT_BILLING = TopicSpec(
     retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
 APPEAL_OUTCOMES = TopicSpec(
     "appeals.outcomes.v1", "claim_id", "AppealOutcome", "Payer decisions on filed appeals.",
-    retention_ms=RETENTION_365_DAYS, readers=(ADJUDICATOR,))  # no writer in this repository yet
+    retention_ms=RETENTION_365_DAYS, writers=(PAYER_SIM, CLI), readers=(ADJUDICATOR,))
+APPEAL_ACTIONS = TopicSpec(
+    "appeals.actions.v1", "claim_id", "AppealAction",
+    "People's actions on denial work items (assigned, filed, withdrawn, written off, corrected claim sent, resolved).",
+    retention_ms=RETENTION_365_DAYS, writers=(CLI,), readers=(ADJUDICATOR, PAYER_SIM))
+NO_ACTION = TopicSpec(
+    "denials.no-action.v1", "claim_id", "NoActionDisposition",
+    "Remittance adjustments that need no person, each with the recorded why.",
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
 
 
 def _dlq(service: str, doc: str) -> TopicSpec:
@@ -130,6 +138,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DLQ_ADJUDICATOR,
     DLQ_PAYER_SIM,
     DLQ_PAYER_GATEWAY,
+    APPEAL_ACTIONS,
+    NO_ACTION,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR,
@@ -165,7 +175,8 @@ EMITTED_CLAIMS = TableSpec("scrubber", "emitted-claims", ENCOUNTERS_CODED_BY_DAY
 DAY_HISTORY = TableSpec("scrubber", "day-history", ENCOUNTERS_CODED_BY_DAY)
 HELD_INDEX = TableSpec("scrubber", "held-index", CLAIMS_HELD)
 CLAIM_LEDGER = TableSpec("adjudicator", "claim-ledger", ADJUDICATIONS)
-ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER)
+OVERTURN_MODEL = TableSpec("adjudicator", "overturn-model", ADJUDICATIONS)
+ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER, OVERTURN_MODEL)
 
 
 def topic_configs(app_id_prefix: str) -> list[TopicConfig]:

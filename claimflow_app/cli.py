@@ -256,6 +256,10 @@ from services.scrubber.corrections_cli import claims as _claims_group  # noqa: E
 
 main.add_command(_claims_group)
 
+from services.adjudicator.cli import appeals as _appeals_group  # noqa: E402  (denial worklist actions)
+
+main.add_command(_appeals_group)
+
 
 @main.group()
 def eval() -> None:  # noqa: A001

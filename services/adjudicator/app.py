@@ -1,10 +1,16 @@
 """Adjudicator service wiring.
 
 One agent over the co-partitioned claim-keyed topics (claims.v1, claims.held.v1,
-claims.status.v1, adjudications.v1, appeals.outcomes.v1), so every update of a claim's
-ledger entry is serialised. Outputs: claims.status.v1 (every transition), appeals.v1
-(appealable denials), claims.corrections.v1, billing.patient.v1. The ``claim-ledger``
-table is keyed by claim id. A timer dead-letters remittances whose claim never came."""
+claims.status.v1, adjudications.v1, appeals.actions.v1, appeals.outcomes.v1), so every
+update of a claim's ledger entry is serialised. Outputs: claims.status.v1 (every
+transition), appeals.v1 (every denial that needs a person, with its kind),
+denials.no-action.v1 (every denial that needs none, with the why), claims.corrections.v1,
+billing.patient.v1. The ``claim-ledger`` table is keyed by claim id; the
+``overturn-model`` table (changelog-backed, so learning survives restarts) holds the
+appeal outcomes learned from each source partition, merged for every new work item. A
+refused action (late filing without a reason, a write-off above the limit without a
+supervisor) and an outcome for an appeal never filed are dead-lettered with the reason.
+A timer dead-letters remittances whose claim never came."""
 
 from __future__ import annotations
 
@@ -14,8 +20,10 @@ import faust
 from mode import CrashingSupervisor
 
 from claimflow import metrics, topics
-from claimflow.dlq import Stage
-from claimflow.models import Adjudication, AppealOutcome, Claim, ClaimStatusChanged, HeldClaim, utcnow
+from decimal import Decimal
+
+from claimflow.dlq import PoisonMessage, Stage
+from claimflow.models import Adjudication, AppealAction, AppealOutcome, Claim, ClaimStatusChanged, HeldClaim, utcnow
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
 from claimflow.topics import partitions_of
@@ -30,16 +38,21 @@ from services.adjudicator.logic import (
     apply_claim,
     apply_held,
     apply_status,
+    expire_outcomes,
     expire_pending,
 )
+from services.adjudicator.actions import apply_action
+from services.adjudicator.appeals import OverturnModel
+from services.adjudicator.reference import load_code_lists
 
 SERVICE = "adjudicator"
-INPUTS = (topics.CLAIMS, topics.CLAIMS_HELD, topics.CLAIMS_STATUS, topics.ADJUDICATIONS, topics.APPEAL_OUTCOMES)
+INPUTS = (topics.CLAIMS, topics.CLAIMS_HELD, topics.CLAIMS_STATUS, topics.ADJUDICATIONS, topics.APPEAL_OUTCOMES, topics.APPEAL_ACTIONS)
 
 
 def outputs_of(posting: Posting) -> list[Output]:
     out = [Output(topics.CLAIMS_STATUS, e.claim_id, e) for e in posting.status_events]
     out += [Output(topics.APPEALS, w.claim_id, w) for w in posting.work_items]
+    out += [Output(topics.NO_ACTION, n.claim_id, n) for n in posting.no_action]
     out += [Output(topics.CLAIMS_CORRECTIONS, c.claim_id, c) for c in posting.corrections]
     out += [Output(topics.PATIENT_BILLING, b.claim_id, b) for b in posting.patient_bills]
     return out
@@ -57,6 +70,10 @@ def count(posting: Posting) -> None:
         svc_metrics.ADJUDICATION_FINDINGS.labels(family).inc()
     if c.duplicate:
         metrics.RECORDS_IN.labels(SERVICE, "duplicate").inc()
+    for w in posting.work_items:
+        svc_metrics.DENIAL_WORK_ITEMS.labels(w.kind.value).inc()
+    for n in posting.no_action:
+        svc_metrics.NO_ACTION_DISPOSITIONS.labels(n.disposition.value).inc()
 
 
 def build_app(settings: Settings | None = None, **overrides) -> faust.App:
@@ -64,7 +81,16 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     app = make_app(SERVICE, settings, **overrides)
     processor = Processor(app, SERVICE, settings=settings)
     ledger = app.Table(topics.CLAIM_LEDGER.table, default=None, partitions=partitions_of(topics.CLAIM_LEDGER.source))
-    policy = Policy(pending_ttl=timedelta(hours=settings.adjudicator_pending_ttl_hours))
+    overturn = app.Table(topics.OVERTURN_MODEL.table, default=None, partitions=partitions_of(topics.OVERTURN_MODEL.source))
+    codes = load_code_lists(imported_dir=settings.adjudicator_refdata_dir or settings.scrubber_refdata_dir)
+    policy = Policy(codes=codes, pending_ttl=timedelta(hours=settings.adjudicator_pending_ttl_hours),
+                    write_off_limit=Decimal(str(settings.adjudicator_write_off_limit)),
+                    outcome_wait=timedelta(seconds=settings.adjudicator_outcome_wait_seconds))
+
+    def learned() -> Policy:
+        """The policy with the overturn model merged from every local partition's part."""
+        policy.model = OverturnModel.merged([v for _, v in overturn.items() if v], policy.book)
+        return policy
 
     unmatched = flow.UnmatchedGuard()
 
@@ -74,21 +100,40 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             await processor.dead_letter_record(adj.claim_id, adj, Stage.RULES, "UnmatchedRemittance",
                                                "no claim arrived for this remittance within the pending time", origin)
 
-    async def finish(claim_id: str, posting: Posting) -> Result:
+    outcomes_sent: set[str] = set()
+
+    async def dead_letter_outcomes(expired) -> None:
+        for outcome, origin, message in expired:
+            if outcome.outcome_id in outcomes_sent:
+                continue
+            outcomes_sent.add(outcome.outcome_id)
+            await processor.dead_letter_record(outcome.claim_id, outcome, Stage.RULES, "AppealNotFiled", message, origin)
+
+    async def finish(claim_id: str, posting: Posting, event=None) -> Result:
+        if posting.rejected is not None:
+            raise PoisonMessage(Stage.RULES, posting.rejected, "Refused")
         count(posting)
         await dead_letter_unmatched(posting)
         entry = flow.ledger_write(posting)
+        await dead_letter_outcomes(posting.expired_outcomes)
 
         def record() -> None:
             if entry is None:
                 ledger.pop(claim_id, None)
             else:
                 ledger[claim_id] = entry
+            if posting.observations and event is not None:
+                # one part per source partition: every key is written from one partition only
+                key = f"p{event.message.partition}"
+                part = OverturnModel.from_dict(overturn.get(key), policy.book)
+                for payer, carc, won, outcome_id in posting.observations:
+                    part.observe(payer, carc, won, outcome_id=outcome_id)
+                overturn[key] = part.to_dict()
 
         return Result(outputs_of(posting), record)
 
     async def on_claim(claim: Claim, event) -> Result:
-        return await finish(claim.claim_id, apply_claim(ledger.get(claim.claim_id), claim, utcnow(), policy))
+        return await finish(claim.claim_id, apply_claim(ledger.get(claim.claim_id), claim, utcnow(), learned()))
 
     async def on_held(held: HeldClaim, event) -> Result:
         return await finish(held.claim_id, apply_held(ledger.get(held.claim_id), held, utcnow(), policy))
@@ -99,10 +144,20 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     async def on_adjudication(adj: Adjudication, event) -> Result:
         msg = event.message
         origin = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
-        return await finish(adj.claim_id, apply_adjudication(ledger.get(adj.claim_id), adj, utcnow(), policy, origin=origin))
+        return await finish(adj.claim_id, apply_adjudication(ledger.get(adj.claim_id), adj, utcnow(), learned(), origin=origin))
 
     async def on_outcome(outcome: AppealOutcome, event) -> Result:
-        return await finish(outcome.claim_id, apply_appeal_outcome(ledger.get(outcome.claim_id), outcome, utcnow(), policy))
+        msg = event.message
+        origin = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+        posting = apply_appeal_outcome(ledger.get(outcome.claim_id), outcome, utcnow(), learned(), origin=origin)
+        svc_metrics.APPEAL_OUTCOMES.labels("refused" if posting.rejected else outcome.outcome.value).inc()
+        return await finish(outcome.claim_id, posting, event)
+
+    async def on_action(action: AppealAction, event) -> Result:
+        posting = apply_action(ledger.get(action.claim_id), action, utcnow(), learned())
+        result = "refused" if posting.rejected else "duplicate" if posting.duplicate else "applied"
+        svc_metrics.APPEAL_ACTIONS.labels(action.action.value, result).inc()
+        return await finish(action.claim_id, posting, event)
 
     handlers = {
         topics.CLAIMS.name: (topics.CLAIMS, Claim, on_claim),
@@ -110,6 +165,7 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         topics.CLAIMS_STATUS.name: (topics.CLAIMS_STATUS, ClaimStatusChanged, on_status),
         topics.ADJUDICATIONS.name: (topics.ADJUDICATIONS, Adjudication, on_adjudication),
         topics.APPEAL_OUTCOMES.name: (topics.APPEAL_OUTCOMES, AppealOutcome, on_outcome),
+        topics.APPEAL_ACTIONS.name: (topics.APPEAL_ACTIONS, AppealAction, on_action),
     }
 
     @app.agent(raw_topic(app, *INPUTS), name="adjudicator.claim-events", concurrency=1, supervisor_strategy=CrashingSupervisor)
@@ -127,6 +183,8 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         for entry in entries:
             if entry and entry.get("pending"):
                 await dead_letter_unmatched(expire_pending(entry, now))
+            if entry and entry.get("parked_outcomes"):  # outcomes whose filing never came
+                await dead_letter_outcomes(expire_outcomes(dict(entry, parked_outcomes=list(entry["parked_outcomes"])), now))
         backlog = appeal_backlog(entries, now.date())
         svc_metrics.APPEAL_BACKLOG.set(backlog["open_items"])
         svc_metrics.PENDING_REMITTANCES.set(backlog["pending_remittances"])
@@ -142,6 +200,14 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         return web.json({"found": True, **{k: v for k, v in entry.items() if k != "pending"},
                          "pending_remittances": len(entry.get("pending", []))})
 
+    @app.page("/overturn-model")
+    async def overturn_model(web, request):
+        """The learned overturn model (local partitions): counts and likelihood per payer|CARC."""
+        model = OverturnModel.merged([v for _, v in overturn.items() if v], policy.book)
+        return web.json({"parts": sorted(k for k, _ in overturn.items()), "counts": model.counts,
+                         "likelihood": {k: round(model.likelihood(*k.split("|", 1)), 6) for k in sorted(model.counts)}})
+
     app.claimflow_processor = processor
+    app.claimflow_overturn = overturn
     app.claimflow_ledger = ledger
     return app

@@ -92,6 +92,18 @@ class OverturnModel:
         return {"counts": {k: list(v) for k, v in self.counts.items()}, "seen": list(self.seen)}
 
     @classmethod
+    def merged(cls, parts: Iterable[dict[str, Any]], book: PayerBook | None = None) -> "OverturnModel":
+        """One model from several stored parts (one per source partition): counts add up.
+        The merged view is for scoring; observations are written to the part they came from."""
+        out = cls(book or load_payer_book())
+        for raw in parts:
+            for k, v in ((raw or {}).get("counts") or {}).items():
+                won, lost = out.counts.get(k, [0, 0])
+                out.counts[k] = [won + int(v[0]), lost + int(v[1])]
+            out.seen.extend((raw or {}).get("seen") or [])
+        return out
+
+    @classmethod
     def from_dict(cls, raw: dict[str, Any] | None, book: PayerBook | None = None) -> "OverturnModel":
         raw = raw or {}
         return cls(book or load_payer_book(), {k: [int(v[0]), int(v[1])] for k, v in (raw.get("counts") or {}).items()},

@@ -31,6 +31,8 @@ from claimflow.models import (
     DenialWorkItem,
     Disposition,
     HeldClaim,
+    NoActionDisposition,
+    WorkItemKind,
 )
 from services.adjudicator.appeals import (
     OverturnModel,
@@ -48,7 +50,10 @@ from services.adjudicator.rules import (
     CORRECTIONS,
     ClaimContext,
     Decision,
+    WORK_KIND,
     decisions_for,
+    evidence_for,
+    no_action_why,
     disposition_for,
     primary,
     RULE_TABLE_DOC,
@@ -59,6 +64,7 @@ __all__ = [
     "SERVICE", "Policy", "Posting", "Transition", "Finding", "MetricHooks", "Decision", "ClaimContext",
     "new_entry", "load_entry", "totals", "claim_context", "resulting_state", "balance_findings",
     "apply_claim", "apply_held", "apply_status", "apply_adjudication", "apply_appeal_outcome", "expire_pending",
+    "settle", "filed_at_level", "item_likelihood", "expire_outcomes", "release_outcomes", "NOT_FILED",
     "post", "disposition_for", "decisions_for", "open_work", "appeal_backlog", "RULES", "RULE_TABLE_DOC",
 ]
 
@@ -122,6 +128,15 @@ class Policy:
     urgency: Urgency = field(default_factory=Urgency)
     require_claim: bool = True
     max_history: int = 200
+    write_off_limit: Decimal = Decimal("500.00")  # above it a supervisor must approve a write-off
+    # an outcome can overtake its filing (two topics): it waits this long for the filing, then
+    # it is an outcome for an appeal never filed and is dead-lettered
+    outcome_wait: timedelta = timedelta(hours=1)
+    # chance that work which is not an appeal brings the money in (appeals use the model)
+    recovery_odds: dict[WorkItemKind, float] = field(default_factory=lambda: {
+        WorkItemKind.CORRECTED_CLAIM: 0.8, WorkItemKind.REBILL_OTHER_PAYER: 0.7, WorkItemKind.VERIFY_DUPLICATE: 0.05,
+        WorkItemKind.MANUAL_REVIEW: 0.3, WorkItemKind.WRITE_OFF_APPROVAL: 0.0, WorkItemKind.UNDERPAYMENT: 0.6,
+    })
 
     def __post_init__(self) -> None:
         if self.model is None:
@@ -166,6 +181,7 @@ class Posting:
     entry: dict | None  # None only from expire_pending when nothing is left: delete the key
     status_events: list[ClaimStatusChanged] = field(default_factory=list)
     work_items: list[DenialWorkItem] = field(default_factory=list)
+    no_action: list[NoActionDisposition] = field(default_factory=list)  # denials.no-action.v1: the recorded why
     corrections: list[CorrectionRequest] = field(default_factory=list)
     patient_bills: list[PatientBill] = field(default_factory=list)
     duplicate: bool = False
@@ -176,6 +192,9 @@ class Posting:
     unmatched_origins: list[dict | None] = field(default_factory=list)  # the ``origin`` given when each was parked
     ignored: str | None = None  # why a lifecycle event did not move the claim
     model_changed: bool = False  # persist policy.model.to_dict()
+    observations: list[tuple[str, str, bool, str]] = field(default_factory=list)  # (payer, CARC, overturned, outcome id)
+    rejected: str | None = None  # input refused with this message (the shell dead-letters it); entry unchanged
+    expired_outcomes: list[tuple[AppealOutcome, dict | None, str]] = field(default_factory=list)  # dead-letter these
     metrics: MetricHooks = field(default_factory=MetricHooks)
 
     @property
@@ -198,8 +217,8 @@ def new_entry(claim_id: str) -> dict:
         "schema": ENTRY_SCHEMA, "claim_id": claim_id, "known": False, "state": None, "claim": None, "context": {},
         "totals": {"charged": "0.00", "paid": "0.00", "patient_responsibility": "0.00", "adjusted": "0.00",
                    "adjusted_by_group": _zero_groups()},
-        "postings": [], "pending": [], "events": [], "outcomes": [], "history": [], "open_items": [],
-        "out_of_balance": False,
+        "postings": [], "pending": [], "events": [], "outcomes": [], "history": [], "open_items": [], "actions": [],
+        "closed_items": [], "parked_outcomes": [], "out_of_balance": False,
     }
 
 
@@ -218,8 +237,9 @@ def load_entry(entry: dict | None, claim_id: str) -> dict:
         return e
     e = dict(entry)
     e["totals"] = dict(entry["totals"], adjusted_by_group=dict(entry["totals"]["adjusted_by_group"]))
-    for k in ("postings", "pending", "events", "outcomes", "history", "open_items"):
+    for k in ("postings", "pending", "events", "outcomes", "history", "open_items", "actions", "closed_items", "parked_outcomes"):
         e[k] = [dict(x) if isinstance(x, dict) else x for x in entry.get(k, [])]
+    e["open_items"] = [dict(w, filings=[dict(f) for f in w.get("filings", [])]) for w in e["open_items"]]
     e["context"] = dict(entry.get("context") or {})
     return e
 
@@ -419,7 +439,10 @@ def resulting_state(adj: Adjudication, decisions: list[Decision] | None = None) 
         return S.DENIED
     if decisions is None:
         decisions = decisions_for(adj)
-    if any(d.actionable for d in decisions):
+    # partially paid = some charge was denied and still needs work to be recovered; a fully
+    # adjudicated claim (primary, secondary or tertiary) whose adjustments are contractual,
+    # informational or the patient's share is paid, whatever its CLP02
+    if any(d.actionable and d.amount > 0 for d in decisions):
         return S.PARTIALLY_PAID
     return S.PAID
 
@@ -459,19 +482,41 @@ def _match_reversal(res: Posting, e: dict, adj: Adjudication) -> dict | None:
     return original
 
 
+def item_likelihood(policy: Policy, kind: WorkItemKind, appealable: bool, payer_id: str, carc: str | None) -> float:
+    """Chance the work recovers the money: the learned overturn model for appeals (and
+    appealable reviews), the configured recovery odds for every other kind."""
+    if kind == WorkItemKind.APPEAL or appealable:
+        return policy.model.likelihood(payer_id, carc)
+    return policy.recovery_odds.get(kind, 0.0)
+
+
 def _work_item(adj: Adjudication, d: Decision, now: datetime, policy: Policy, level_index: int = 0,
-               from_date: date | None = None) -> DenialWorkItem:
-    dl = appeal_deadline(policy.book, adj.payer_id, from_date or adj.remittance_date, level_index)
-    p = policy.model.likelihood(adj.payer_id, d.primary_carc)
+               from_date: date | None = None, kind: WorkItemKind | None = None, ctx: ClaimContext | None = None) -> DenialWorkItem:
+    kind = kind or WORK_KIND.get(d.disposition, WorkItemKind.MANUAL_REVIEW)
+    dl = appeal_deadline(policy.book, adj.payer_id, from_date or adj.remittance_date, level_index) if d.appealable else None
+    p = item_likelihood(policy, kind, d.appealable, adj.payer_id, d.primary_carc)
+    recoverable = ZERO if kind == WorkItemKind.WRITE_OFF_APPROVAL else money(max(d.amount, ZERO))
     lines = f" (lines {', '.join(str(n) for n in d.line_numbers)})" if d.line_numbers else ""
     rid = d.rule_id if level_index == 0 else f"{d.rule_id}/L{level_index + 1}"
+    if kind == WorkItemKind.WRITE_OFF_APPROVAL and d.disposition != Disposition.WRITE_OFF:
+        rid += "/WO"
     return DenialWorkItem(
         work_item_id=work_item_id(adj.adjudication_id, rid), claim_id=adj.claim_id, adjudication_id=adj.adjudication_id,
         payer_id=adj.payer_id, disposition=d.disposition, rule_id=d.rule_id, reason_codes=list(d.reason_codes) or ["CLP02-" + adj.claim_status_code],
         remark_codes=list(d.remark_codes), appeal_level=dl.level if dl else None, deadline=dl.due if dl else None,
         remittance_date=adj.remittance_date, denied_amount=money(max(d.amount, ZERO)), overturn_likelihood=round(p, 6),
-        priority_score=priority_score(d.amount, p, dl.due if dl else None, now.date(), policy.urgency),
-        explanation=d.explanation + lines, created_at=now,
+        priority_score=priority_score(recoverable, p, dl.due if dl else None, now.date(), policy.urgency),
+        explanation=d.explanation + lines, created_at=now, kind=kind, recoverable_amount=recoverable, level_index=level_index,
+        reason_family=d.family, evidence=evidence_for(d, policy.codes, ctx),
+    )
+
+
+def _no_action(adj: Adjudication, d: Decision, now: datetime) -> NoActionDisposition:
+    return NoActionDisposition(
+        record_id=local_id("NA", adj.adjudication_id, d.rule_id, d.disposition.value), claim_id=adj.claim_id,
+        adjudication_id=adj.adjudication_id, payer_id=adj.payer_id, disposition=d.disposition, rule_id=d.rule_id,
+        reason_codes=list(d.reason_codes) or ["CLP02-" + adj.claim_status_code], remark_codes=list(d.remark_codes),
+        line_numbers=list(d.line_numbers), amount=money(d.amount), reason_family=d.family, why=no_action_why(d), decided_at=now,
     )
 
 
@@ -555,29 +600,39 @@ def _post(res: Posting, e: dict, adj: Adjudication, now: datetime, policy: Polic
             group = d.reason_codes[0].split("-", 1)[0] if d.reason_codes else "CLP02"
             res.metrics.denials.append((group, d.family, d.disposition.value))
     if adj.claim_status_code in (REVERSAL_STATUS, PREDETERMINATION):
+        res.no_action.extend(_no_action(adj, d, now) for d in decisions)
         bill = _patient_bill(adj, now) if adj.claim_status_code == REVERSAL_STATUS else None
         if bill:
             res.patient_bills.append(bill)
         return
+    # every decision ends in exactly one place: a work item for a person, or a no-action record
     for d in decisions:
         if d.disposition in CORRECTIONS:
             res.corrections.append(_correction(adj, d, now))
-        elif d.appealable and d.amount > 0:
-            item = _work_item(adj, d, now, policy)
-            res.work_items.append(item)
-            _track(res, e, item, d, 0, now)
+        kind = WORK_KIND.get(d.disposition)
+        if kind is None:
+            res.no_action.append(_no_action(adj, d, now))
+            continue
+        item = _work_item(adj, d, now, policy, kind=kind, ctx=ctx)
+        res.work_items.append(item)
+        _track(res, e, item, d, 0, now)
     bill = _patient_bill(adj, now)
     if bill:
         res.patient_bills.append(bill)
 
 
 def _track(res: Posting, e: dict, item: DenialWorkItem, d: Decision, level_index: int, now: datetime) -> None:
+    if any(w["work_item_id"] == item.work_item_id for w in e["open_items"]):
+        return
     e["open_items"].append({"work_item_id": item.work_item_id, "adjudication_id": item.adjudication_id,
                             "payer_id": item.payer_id, "rule_id": d.rule_id, "carc": d.primary_carc,
                             "disposition": d.disposition.value, "reason_codes": list(d.reason_codes),
                             "remark_codes": list(d.remark_codes), "line_numbers": list(d.line_numbers),
                             "denied": _s(item.denied_amount), "deadline": item.deadline.isoformat() if item.deadline else None,
-                            "level_index": level_index, "explanation": d.explanation})
+                            "level_index": level_index, "explanation": d.explanation, "kind": item.kind.value,
+                            "appealable": d.appealable, "family": d.family, "recoverable": _s(item.recoverable_amount or ZERO),
+                            "appeal_level": item.appeal_level.value if item.appeal_level else None,
+                            "remittance_date": item.remittance_date.isoformat(), "assignee": None, "status": "open", "filings": []})
     bucket = deadline_bucket(days_left(item.deadline, now.date()))
     res.metrics.at_risk[bucket] = res.metrics.at_risk.get(bucket, ZERO) + item.denied_amount
     res.metrics.new_work_items += 1
@@ -660,49 +715,133 @@ def post(entry: dict | None, adj: Adjudication, now: datetime, policy: Policy | 
 # --- appeal outcomes ------------------------------------------------------------------------
 
 
-def apply_appeal_outcome(entry: dict | None, outcome: AppealOutcome, now: datetime, policy: Policy | None = None) -> Posting:
-    """A decided appeal: the overturn model learns (``.model_changed``), the work item
-    closes, and the claim moves: overturned -> appealed (awaiting the reprocessed remit);
-    upheld -> next appeal level as a new work item when the payer has one (claim back to
-    denied), else closed; withdrawn -> closed (does not teach the model)."""
+def filed_at_level(item: dict) -> dict | None:
+    """The filing of this work item at its current level, if one was recorded."""
+    return next((f for f in item.get("filings", []) if int(f["level_index"]) == int(item.get("level_index", 0))), None)
+
+
+def settle(res: Posting, e: dict, item: dict, state: ClaimState, trigger: str, now: datetime, reason: str,
+           policy: Policy, how: str) -> None:
+    """Close one work item (kept in ``closed_items`` with how it ended) and move the claim to
+    ``state`` once no other work item is open on it."""
+    e["open_items"] = [w for w in e["open_items"] if w["work_item_id"] != item["work_item_id"]]
+    e["closed_items"].append({"work_item_id": item["work_item_id"], "kind": item.get("kind"), "how": how, "at": now.isoformat()})
+    res.metrics.closed_work_items += 1
+    if not e["open_items"]:
+        _emit(res, e, state, trigger, now, _reason(reason), policy=policy)
+
+
+def _next_item(res: Posting, e: dict, item: dict, outcome: AppealOutcome, now: datetime, policy: Policy,
+               level_index: int, kind: WorkItemKind, why: str) -> DenialWorkItem:
+    d = Decision(item["rule_id"], Disposition(item["disposition"]), kind != WorkItemKind.WRITE_OFF_APPROVAL,
+                 _reason(item["explanation"], why), tuple(item["reason_codes"]), tuple(item["remark_codes"]),
+                 tuple(item["line_numbers"]), Decimal(item["denied"]), item.get("family") or "unknown")
+    stub = _AdjStub(item["adjudication_id"], outcome.claim_id, outcome.payer_id,
+                    date.fromisoformat(item["remittance_date"]) if item.get("remittance_date") else outcome.decided_on)
+    wi = _work_item(stub, d, now, policy, level_index, outcome.decided_on, kind=kind)  # type: ignore[arg-type]
+    res.work_items.append(wi)
+    _track(res, e, wi, d, level_index, now)
+    return wi
+
+
+NOT_FILED = "no appeal was filed for it"
+
+
+def expire_outcomes(e: dict, now: datetime) -> list[tuple[AppealOutcome, dict | None, str]]:
+    """Remove parked outcomes whose filing never came; returns them with their origin and the
+    dead-letter message."""
+    out, keep = [], []
+    for p in e.get("parked_outcomes", []):
+        if datetime.fromisoformat(p["expires_at"]) <= now:
+            o = AppealOutcome.model_validate(p["outcome"])
+            out.append((o, p.get("origin"), f"appeal outcome {o.outcome_id} for work item {o.work_item_id}: {NOT_FILED} "
+                                            f"(waited until {p['expires_at']})"))
+        else:
+            keep.append(p)
+    e["parked_outcomes"] = keep
+    return out
+
+
+def release_outcomes(res: Posting, e: dict, work_item_id: str, now: datetime, policy: Policy) -> None:
+    """A filing arrived: apply the outcomes for its work item that overtook it."""
+    waiting = [p for p in e.get("parked_outcomes", []) if p["outcome"]["work_item_id"] == work_item_id]
+    e["parked_outcomes"] = [p for p in e.get("parked_outcomes", []) if p not in waiting]
+    for p in waiting:
+        sub = apply_appeal_outcome(e, AppealOutcome.model_validate(p["outcome"]), now, policy, origin=p.get("origin"))
+        if sub.rejected or sub.entry is None:
+            continue
+        e.clear()
+        e.update(sub.entry)
+        res.status_events += sub.status_events
+        res.work_items += sub.work_items
+        res.observations += sub.observations
+        res.model_changed = res.model_changed or sub.model_changed
+        res.metrics.closed_work_items += sub.metrics.closed_work_items
+        res.metrics.new_work_items += sub.metrics.new_work_items
+
+
+def apply_appeal_outcome(entry: dict | None, outcome: AppealOutcome, now: datetime, policy: Policy | None = None,
+                         origin: dict | None = None) -> Posting:
+    """appeals.outcomes.v1: the payer decided a filed appeal. An outcome for an open work item
+    not filed (yet) at its current level waits up to ``policy.outcome_wait`` for the filing
+    (it can overtake it: two topics); then, like an outcome for a work item that is not open,
+    it is refused (``.rejected`` / ``.expired_outcomes``: dead-letter it). The
+    overturn model learns (``.observations``; withdrawn teaches nothing); overturned or
+    partially overturned -> the item closes and the claim is ``closed``; upheld -> the next
+    level opens as a new work item with its own deadline (claim back to ``denied``), or, at
+    the end of the payer's ladder, a write-off that needs approval."""
     policy = policy or Policy()
     e = load_entry(entry, outcome.claim_id)
     res = Posting(e)
     if outcome.outcome_id in e["outcomes"]:
         res.duplicate = True
         return res
+    res.expired_outcomes = expire_outcomes(e, now)
+    item = next((w for w in e["open_items"] if w["work_item_id"] == outcome.work_item_id), None)
+    filing = filed_at_level(item) if item is not None else None
+    if item is None:
+        res.rejected = (f"appeal outcome {outcome.outcome_id} for work item {outcome.work_item_id}: {NOT_FILED} "
+                        "(no open work item with this id on the claim)")
+        res.entry = entry
+        return res
+    if filing is None:
+        if not any(p["outcome"]["outcome_id"] == outcome.outcome_id for p in e["parked_outcomes"]):
+            e["parked_outcomes"].append({"outcome": outcome.model_dump(mode="json"), "origin": origin,
+                                         "expires_at": (now + policy.outcome_wait).isoformat()})
+        res.pending = True
+        return res
     e["outcomes"].append(outcome.outcome_id)
-    e["known"] = True
     kind = outcome.outcome
     if kind != AppealOutcomeKind.WITHDRAWN:
         won = kind in (AppealOutcomeKind.OVERTURNED, AppealOutcomeKind.PARTIALLY_OVERTURNED)
-        res.model_changed = policy.model.observe(outcome.payer_id, outcome.reason_code, won, outcome_id=outcome.outcome_id)
-    item = next((w for w in e["open_items"] if w["work_item_id"] == outcome.work_item_id), None)
-    if item is not None:
-        e["open_items"] = [w for w in e["open_items"] if w is not item]
-        res.metrics.closed_work_items += 1
+        carc = outcome.reason_code or item.get("carc") or ""
+        res.model_changed = policy.model.observe(outcome.payer_id, carc, won, outcome_id=outcome.outcome_id)
+        if res.model_changed:
+            res.observations.append((outcome.payer_id, carc, won, outcome.outcome_id))
     trigger = f"outcome:{outcome.outcome_id}"
     label = f"appeal {kind.value} at {outcome.appeal_level.value}"
     if kind in (AppealOutcomeKind.OVERTURNED, AppealOutcomeKind.PARTIALLY_OVERTURNED):
-        _emit(res, e, S.APPEALED, trigger, now, _reason(label, f"recovered {money(outcome.recovered_amount)}",
-                                                        "awaiting the reprocessed remittance"), policy=policy)
+        rest = Decimal(item["denied"]) - outcome.recovered_amount
+        settle(res, e, item, S.CLOSED, trigger, now, _reason(label, f"recovered {money(outcome.recovered_amount)}",
+                                                             f"not recovered {money(max(rest, ZERO))}" if rest > 0 else None),
+               policy, kind.value)
         return res
-    if kind == AppealOutcomeKind.UPHELD and item is not None:
-        level_index = int(item.get("level_index", 0)) + 1
-        if appeal_deadline(policy.book, outcome.payer_id, outcome.decided_on, level_index) is not None:
-            d = Decision(item["rule_id"], Disposition(item["disposition"]), True,
-                         f"{item['explanation']}; previous level upheld, escalate",
-                         tuple(item["reason_codes"]), tuple(item["remark_codes"]), tuple(item["line_numbers"]),
-                         Decimal(item["denied"]), "appeal")
-            adj_stub = _AdjStub(item["adjudication_id"], outcome.claim_id, outcome.payer_id, outcome.decided_on)
-            wi = _work_item(adj_stub, d, now, policy, level_index, outcome.decided_on)  # type: ignore[arg-type]
-            res.work_items.append(wi)
-            _track(res, e, wi, d, level_index, now)
-            _emit(res, e, S.DENIED, trigger, now, _reason(label, f"next level {wi.appeal_level.value if wi.appeal_level else '-'} due {wi.deadline}"),
-                  d, policy=policy)
-            return res
-    _emit(res, e, S.CLOSED, trigger, now, _reason(label, "no further appeal: close"), policy=policy)
-    e["open_items"] = [] if kind == AppealOutcomeKind.WITHDRAWN else e["open_items"]
+    if kind == AppealOutcomeKind.WITHDRAWN:
+        settle(res, e, item, S.CLOSED, trigger, now, _reason(label, "withdrawn: close"), policy, kind.value)
+        return res
+    # upheld: the next level of the payer's ladder, or a write-off to approve at its end
+    e["open_items"] = [w for w in e["open_items"] if w["work_item_id"] != item["work_item_id"]]
+    e["closed_items"].append({"work_item_id": item["work_item_id"], "kind": item.get("kind"), "how": "upheld", "at": now.isoformat()})
+    res.metrics.closed_work_items += 1
+    level_index = int(item.get("level_index", 0)) + 1
+    if appeal_deadline(policy.book, outcome.payer_id, outcome.decided_on, level_index) is not None:
+        wi = _next_item(res, e, item, outcome, now, policy, level_index, WorkItemKind.APPEAL, "previous level upheld, escalate")
+        why = f"next level {wi.appeal_level.value if wi.appeal_level else '-'} due {wi.deadline}"
+    else:
+        wi = _next_item(res, e, item, outcome, now, policy, level_index - 1, WorkItemKind.WRITE_OFF_APPROVAL,
+                        "upheld at the last appeal level: write-off needs approval")
+        why = "no further appeal level: write-off needs approval"
+    _emit(res, e, S.DENIED, trigger, now, _reason(label, why), policy=policy)
     return res
 
 

@@ -42,3 +42,23 @@ APPEAL_BACKLOG = Gauge(
     "claimflow_appeal_backlog_items",
     "Open appeal work items.",
 )
+DENIAL_WORK_ITEMS = Counter(
+    "claimflow_denial_work_items_total",
+    "Denial work items opened, by kind (appeal, corrected_claim, verify_duplicate, ...).",
+    ["kind"],
+)
+NO_ACTION_DISPOSITIONS = Counter(
+    "claimflow_no_action_dispositions_total",
+    "Denial adjustments recorded as needing no person, by disposition.",
+    ["disposition"],
+)
+APPEAL_ACTIONS = Counter(
+    "claimflow_appeal_actions_total",
+    "People's actions on work items, by action and result (applied, duplicate, refused).",
+    ["action", "result"],
+)
+APPEAL_OUTCOMES = Counter(
+    "claimflow_appeal_outcomes_total",
+    "Appeal outcomes applied, by outcome (overturned, partially_overturned, upheld, withdrawn, refused).",
+    ["outcome"],
+)

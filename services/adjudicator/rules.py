@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
-from claimflow.models import Adjudication, AdjustmentGroup, Claim, ClaimStatusCode, Disposition, EditFamily
-from services.adjudicator.reference import UNKNOWN_FAMILY, CodeLists, load_code_lists
+from claimflow.models import Adjudication, AdjustmentGroup, Claim, ClaimStatusCode, Disposition, EditFamily, WorkItemEvidence, WorkItemKind
+from services.adjudicator.reference import UNCLASSIFIED_FAMILY, UNKNOWN_FAMILY, CodeLists, load_code_lists
 
 ZERO = Decimal("0.00")
 CO, PR, OA, PI, CR = (AdjustmentGroup.CONTRACTUAL_OBLIGATION, AdjustmentGroup.PATIENT_RESPONSIBILITY,
@@ -28,6 +28,24 @@ ACTIONABLE = frozenset({
     Disposition.VERIFY_DUPLICATE, Disposition.REBILL_OTHER_PAYER, Disposition.MANUAL_REVIEW, Disposition.WRITE_OFF,
 })
 CORRECTIONS = frozenset({Disposition.CORRECT_AND_RESUBMIT, Disposition.CORRECTED_CLAIM_WITH_MODIFIER})
+
+# Which work item a disposition that needs a person becomes. Dispositions absent here need
+# no person (bill_patient goes out as a patient statement, informational and no_action are
+# bookkeeping): they are recorded with their why on denials.no-action.v1.
+WORK_KIND: dict[Disposition, WorkItemKind] = {
+    Disposition.APPEAL: WorkItemKind.APPEAL,
+    Disposition.CORRECT_AND_RESUBMIT: WorkItemKind.CORRECTED_CLAIM,
+    Disposition.CORRECTED_CLAIM_WITH_MODIFIER: WorkItemKind.CORRECTED_CLAIM,
+    Disposition.VERIFY_DUPLICATE: WorkItemKind.VERIFY_DUPLICATE,
+    Disposition.REBILL_OTHER_PAYER: WorkItemKind.REBILL_OTHER_PAYER,
+    Disposition.WRITE_OFF: WorkItemKind.WRITE_OFF_APPROVAL,
+    Disposition.MANUAL_REVIEW: WorkItemKind.MANUAL_REVIEW,
+}
+NO_PERSON_WHY = {
+    Disposition.NO_ACTION: "no person needed: contractual adjustment, paid as the contract says",
+    Disposition.INFORMATIONAL: "no person needed: informational adjustment, no money is owed or recoverable",
+    Disposition.BILL_PATIENT: "no person needed: the patient's share goes out on a statement (billing.patient.v1)",
+}
 
 
 # --- claim context ------------------------------------------------------------------------
@@ -160,9 +178,11 @@ class Rule:
     groups: frozenset[AdjustmentGroup]
     decide: Callable[[Hit, ClaimContext], Verdict | None]  # None = rule does not apply
     remarks_any: frozenset[str] | None = None
+    families: frozenset[str] | None = None  # reason families (carc_families.yaml) instead of codes
 
-    def matches(self, hit: Hit) -> bool:
+    def matches(self, hit: Hit, family: str = UNKNOWN_FAMILY) -> bool:
         return (hit.group in self.groups and (self.carcs is None or hit.carc in self.carcs)
+                and (self.families is None or family in self.families)
                 and (self.remarks_any is None or bool(hit.remarks & self.remarks_any)))
 
 
@@ -254,6 +274,45 @@ RULES: tuple[Rule, ...] = (
          _fixed(Disposition.INFORMATIONAL, False, "prior payer's adjudication (coordination of benefits): informational")),
     Rule("DEN-017", "any other PR adjustment", None, frozenset({PR}),
          _fixed(Disposition.BILL_PATIENT, False, "amount assigned to the patient by the payer: bill the patient")),
+    # One rule per common reason family of the full X12 list (carc_families.yaml); the
+    # code-specific rows above win. None of them bills the patient: outside the PR group
+    # the patient is never liable.
+    Rule("DEN-030", "CO/OA/PI informational family (e.g. OA-94, OA-23, OA-101)", None, NOT_PATIENT,
+         _fixed(Disposition.INFORMATIONAL, False, "informational adjustment (processed above charges, prior payer, predetermination...): nothing to do"),
+         families=_s("informational")),
+    Rule("DEN-031", "CO/OA/PI contractual family (e.g. CO-131, CO-253, CO-104)", None, NOT_PATIENT,
+         _fixed(Disposition.NO_ACTION, False, "contractual reduction (negotiated discount, withhold, sequestration...): paid per contract, nothing to do"),
+         families=_s("contractual")),
+    Rule("DEN-032", "eligibility / other payer liable (e.g. CO-22, CO-26, OA-19)", None, NOT_PATIENT,
+         _fixed(Disposition.REBILL_OTHER_PAYER, False, "another payer is liable or coverage did not apply: fix eligibility and bill the right payer"),
+         families=_s("eligibility", "coordination_of_benefits")),
+    Rule("DEN-033", "coding or claim-data errors (e.g. CO-4, CO-11, CO-146, CO-15)", None, NOT_PATIENT,
+         _fixed(Disposition.CORRECT_AND_RESUBMIT, False, "coding or claim data the payer could not accept: correct the claim and send it again"),
+         families=_s("coding", "authorization_number")),
+    Rule("DEN-034", "level of service reduced (e.g. CO-150)", None, NOT_PATIENT,
+         _fixed(Disposition.APPEAL, True, "payer reduced the level of service: appeal with the documentation that supports the level billed"),
+         families=_s("coding_level")),
+    Rule("DEN-035", "medical necessity family (e.g. CO-55, CO-56, CO-152)", None, NOT_PATIENT,
+         _fixed(Disposition.APPEAL, True, "payer questions the necessity or extent of the service: appeal with the medical records"),
+         families=_s("medical_necessity")),
+    Rule("DEN-036", "authorization family (e.g. CO-198, CO-288, CO-39)", None, NOT_PATIENT,
+         _fixed(Disposition.APPEAL, True, "authorization or referral problem: appeal with the authorization, referral or retro-authorization"),
+         families=_s("authorization")),
+    Rule("DEN-037", "previously paid (e.g. OA-B13)", None, NOT_PATIENT,
+         _fixed(Disposition.VERIFY_DUPLICATE, False, "payer says this was already paid: verify the earlier payment, then usually close"),
+         families=_s("duplicate")),
+    Rule("DEN-038", "filing or appeal time limits (e.g. CO-286, CO-B4)", None, NOT_PATIENT,
+         _fixed(Disposition.WRITE_OFF, False, "a filing or appeal time limit was missed: write off unless proof of timely filing exists"),
+         families=_s("timely_filing")),
+    Rule("DEN-039", "documentation missing (e.g. CO-252, CO-226)", None, NOT_PATIENT,
+         _fixed(Disposition.MANUAL_REVIEW, True, "payer needs documentation it did not get: send it (or appeal with it) before the deadline"),
+         families=_s("documentation")),
+    Rule("DEN-040", "non-covered, benefit limit or provider eligibility (e.g. CO-96, CO-204, CO-119, CO-170)", None, NOT_PATIENT,
+         _fixed(Disposition.MANUAL_REVIEW, True, "not covered or not payable to this provider under group CO/OA/PI: the patient is not liable; review for a waiver or an appeal, else write off"),
+         families=_s("non_covered", "benefit_limit", "credentialing")),
+    Rule("DEN-041", "bundling family without a PTP indicator rule (e.g. CO-231, CO-234)", None, NOT_PATIENT,
+         _fixed(Disposition.MANUAL_REVIEW, False, "bundled or mutually exclusive: a coder checks the pairing before any corrected claim; never appeal blindly"),
+         families=_s("bundling")),
 )
 RULES_BY_ID = {r.rule_id: r for r in RULES}
 
@@ -263,6 +322,8 @@ RULE_NOT_OUR_CLAIM = "DEN-021"  # CLP02 = 23
 RULE_PREDETERMINATION = "DEN-022"  # CLP02 = 25
 RULE_DENIED_NO_REASON = "DEN-097"  # CLP02 = 4 without any CAS
 RULE_CARC_DEFAULT = "DEN-098"  # known CARC without a specific row: its default from carc.yaml
+RULE_NOT_PATIENT_FALLBACK = "DEN-095"  # CO/OA/PI code whose default would bill the patient
+RULE_UNCLASSIFIED_CARC = "DEN-096"  # in the imported X12 list but in no reason family
 RULE_UNKNOWN_CARC = "DEN-099"  # code not in our list: manual review, reported
 RULE_TABLE_DOC = {r.rule_id: r.when for r in RULES} | {
     RULE_REVERSAL: "CLP02 = 22 (reversal of a previous payment)",
@@ -270,6 +331,8 @@ RULE_TABLE_DOC = {r.rule_id: r.when for r in RULES} | {
     RULE_PREDETERMINATION: "CLP02 = 25 (predetermination pricing only)",
     RULE_DENIED_NO_REASON: "CLP02 = 4 with no adjustment reason",
     RULE_CARC_DEFAULT: "known CARC without a specific row",
+    RULE_NOT_PATIENT_FALLBACK: "CO/OA/PI code whose family would bill the patient (CO never makes the patient liable)",
+    RULE_UNCLASSIFIED_CARC: "CARC in the imported X12 list without a reason-family rule",
     RULE_UNKNOWN_CARC: "CARC not in the reference list",
 }
 
@@ -315,7 +378,7 @@ def judge(hit: Hit, ctx: ClaimContext, codes: CodeLists) -> Decision:
     family = info.family if info else UNKNOWN_FAMILY
     relevant = tuple(sorted(hit.remarks))
     for rule in RULES:
-        if rule.matches(hit):
+        if rule.matches(hit, family):
             verdict = rule.decide(hit, ctx)
             if verdict is None:
                 continue
@@ -327,8 +390,17 @@ def judge(hit: Hit, ctx: ClaimContext, codes: CodeLists) -> Decision:
         return Decision(RULE_UNKNOWN_CARC, Disposition.MANUAL_REVIEW, True,
                         f"reason code {hit.code} is not in the reference list: route to a person", (hit.code,), relevant,
                         _lines(hit), hit.amount, UNKNOWN_FAMILY, (hit.code,))
+    deactivated = " (code deactivated in the X12 list)" if info.status == "deactivated" else ""
+    if family == UNCLASSIFIED_FAMILY:
+        return Decision(RULE_UNCLASSIFIED_CARC, Disposition.MANUAL_REVIEW, True,
+                        f"{hit.code}{deactivated}: {info.text} No family rule for this code: route to a person", (hit.code,), relevant,
+                        _lines(hit), hit.amount, family, (hit.code,))
+    if info.default == Disposition.BILL_PATIENT and hit.group != PR:
+        return Decision(RULE_NOT_PATIENT_FALLBACK, Disposition.MANUAL_REVIEW, True,
+                        f"{hit.code}{deactivated}: {info.text} Group {hit.group.value} means the patient is not liable: review, appeal or write off",
+                        (hit.code,), relevant, _lines(hit), hit.amount, family)
     appealable = info.default in {Disposition.APPEAL, Disposition.MANUAL_REVIEW}
-    return Decision(RULE_CARC_DEFAULT, info.default, appealable, f"{hit.code}: {info.text} Default handling: {info.default.value}.",
+    return Decision(RULE_CARC_DEFAULT, info.default, appealable, f"{hit.code}{deactivated}: {info.text} Default handling: {info.default.value}.",
                     (hit.code,), relevant, _lines(hit), hit.amount, family)
 
 
@@ -418,3 +490,35 @@ def disposition_for(adj: Adjudication, claim_context: ClaimContext | Claim | dic
 
 RULE_TABLE_NONE = "DEN-000"
 RULE_TABLE_DOC[RULE_TABLE_NONE] = "no adjustment at all"
+
+
+def no_action_why(d: Decision) -> str:
+    """The recorded reason a decision needs no person (for denials.no-action.v1)."""
+    lead = NO_PERSON_WHY.get(d.disposition, "no person needed")
+    return f"{lead}; {d.rule_id}: {d.explanation}"[:480]
+
+
+def evidence_for(d: Decision, codes: CodeLists | None = None, ctx: ClaimContext | None = None) -> list[WorkItemEvidence]:
+    """The facts behind a decision, for the work item: each CARC/RARC with its description
+    (from the list in use), the CAS amount, the rule, and the claim context the rule read."""
+    codes = codes or load_code_lists()
+    out = [WorkItemEvidence(label="guardrail_rule", value=d.rule_id, detail=RULE_TABLE_DOC.get(d.rule_id))]
+    for rc in d.reason_codes:
+        carc = rc.split("-", 1)[-1]
+        info = codes.carc_info(carc)
+        out.append(WorkItemEvidence(label="carc", value=rc, detail=info.text if info else "not in the reference list"))
+    for rm in d.remark_codes:
+        out.append(WorkItemEvidence(label="rarc", value=rm, detail=codes.rarc.get(rm)))
+    out.append(WorkItemEvidence(label="cas_amount", value=str(d.amount), detail="sum of the adjustments (negative amounts kept as sent)"))
+    out.append(WorkItemEvidence(label="reason_family", value=d.family, detail=None))
+    out.append(WorkItemEvidence(label="code_list", value=codes.version, detail=f"CARC/RARC list in use ({codes.source})"))
+    if ctx is not None:
+        for n in d.line_numbers or (None,):
+            mi, mai = ctx.ptp_mi(n), ctx.mai(n)
+            if mi is not None:
+                out.append(WorkItemEvidence(label="ptp_modifier_indicator", value=mi, detail=f"line {n}" if n else "claim"))
+            if mai is not None:
+                out.append(WorkItemEvidence(label="mue_mai", value=mai, detail=f"line {n}" if n else "claim"))
+    if d.suggested_modifiers:
+        out.append(WorkItemEvidence(label="suggested_modifiers", value=" ".join(d.suggested_modifiers), detail=None))
+    return out

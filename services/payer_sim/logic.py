@@ -186,3 +186,66 @@ def reversal_of(adj: Adjudication, remittance_date=None, received_at: datetime |
         "patient_responsibility": -adj.patient_responsibility, "remittance_date": remittance_date,
         "claim_adjustments": [neg(a) for a in adj.claim_adjustments], "service_lines": lines, "received_at": received_at,
     })
+
+
+# --- appeals -------------------------------------------------------------------------------
+
+# Chance a first-level appeal is overturned, by CARC (our own estimates, in the spirit of
+# published overturn rates: medical necessity and authorization appeals are often won,
+# timely filing and duplicates almost never). Payers differ by a factor; wins are partial
+# with ``partial_share``.
+APPEAL_ODDS: dict[str, float] = {
+    "50": 0.55, "151": 0.50, "150": 0.45, "55": 0.35, "197": 0.45, "198": 0.40, "252": 0.50,
+    "97": 0.25, "236": 0.25, "59": 0.30, "16": 0.10, "29": 0.15, "18": 0.05, "204": 0.20, "96": 0.20,
+}
+DEFAULT_APPEAL_ODDS = 0.35
+PAYER_APPEAL_FACTOR: dict[str, float] = {"MCR01": 1.1, "MCD17": 0.8, "BCX22": 1.0, "AET45": 0.9}
+
+
+@dataclass(frozen=True)
+class AppealSimConfig:
+    seed: int = 7
+    odds: dict[str, float] = field(default_factory=lambda: dict(APPEAL_ODDS))
+    default_odds: float = DEFAULT_APPEAL_ODDS
+    payer_factor: dict[str, float] = field(default_factory=lambda: dict(PAYER_APPEAL_FACTOR))
+    partial_share: float = 0.15
+    decision_days: tuple[int, int] = (20, 60)  # days from filing to the payer's decision
+    level_factor: float = 0.8  # each further level is a little harder to win
+
+    def win_odds(self, payer_id: str, carc: str, level_index: int = 0) -> float:
+        p = self.odds.get(carc, self.default_odds) * self.payer_factor.get(payer_id, 1.0) * self.level_factor ** level_index
+        return max(0.0, min(0.95, p))
+
+
+def answer_appeal(action, config: AppealSimConfig | None = None, received_at: datetime | None = None):
+    """The payer's decision on a filed appeal (an ``AppealAction`` with action ``filed``), or
+    None for any other action. Deterministic per (seed, work item, level): a redelivered
+    filing, or the same appeal filed twice under two action ids, gets the same outcome id,
+    which the adjudicator applies once."""
+    from claimflow.models import AppealActionKind, AppealLevel, AppealOutcome, AppealOutcomeKind
+
+    if action.action != AppealActionKind.FILED:
+        return None
+    config = config or AppealSimConfig()
+    appeal_key = f"appeal\x1f{action.work_item_id}\x1f{action.appeal_level.value if action.appeal_level else '-'}"
+    rng = rng_for(appeal_key, config.seed)
+    payer = action.payer_id or "UNKNOWN"
+    carc = action.reason_code or ""
+    level = action.appeal_level or AppealLevel.PAYER_INTERNAL
+    level_index = list(AppealLevel).index(level) if level != AppealLevel.PAYER_INTERNAL else 0
+    amount = money(action.appealed_amount or ZERO)
+    u = rng.random()
+    p = config.win_odds(payer, carc, level_index)
+    if u < p * config.partial_share:
+        kind, recovered = AppealOutcomeKind.PARTIALLY_OVERTURNED, money(amount * Decimal("0.5"))
+    elif u < p:
+        kind, recovered = AppealOutcomeKind.OVERTURNED, amount
+    else:
+        kind, recovered = AppealOutcomeKind.UPHELD, ZERO
+    decided = action.filed_on + timedelta(days=rng.randint(*config.decision_days))
+    return AppealOutcome(
+        outcome_id="AO" + hashlib.sha256(f"{config.seed}\x1f{appeal_key}".encode()).hexdigest()[:18].upper(),
+        work_item_id=action.work_item_id, claim_id=action.claim_id, payer_id=payer, reason_code=carc, appeal_level=level,
+        outcome=kind, recovered_amount=recovered, decided_on=decided,
+        received_at=received_at or datetime.combine(decided, time(6, 0), tzinfo=timezone.utc),
+    )

@@ -38,6 +38,8 @@ from claimflow.models import (
     AppealLevel,
     AppealOutcome,
     AppealOutcomeKind,
+    AppealAction,
+    AppealActionKind,
     ClaimState,
     ClaimStatusChanged,
     Contract,
@@ -160,7 +162,7 @@ def templates(seed: int = 11, encounters: int = 40) -> dict[str, tuple[Contract,
     coder = Coder(_coding_reference())
     scrubber = Scrubber(_scrub_reference())
     now = utcnow()
-    encs, coded, claims, held, adjs, statuses, outcomes, corrections = [], [], [], [], [], [], [], []
+    encs, coded, claims, held, adjs, statuses, outcomes, corrections, actions = [], [], [], [], [], [], [], [], []
     for i in range(encounters):
         enc, _ = gen.encounter(i)
         enc = enc.model_copy(update={"encounter_id": f"FZ-ENC-{seed}-{i:04d}"})
@@ -186,8 +188,12 @@ def templates(seed: int = 11, encounters: int = 40) -> dict[str, tuple[Contract,
             outcome_id=f"FZ-OUT-{i:04d}", work_item_id=f"FZ-WI-{i:04d}", claim_id=claim.claim_id, payer_id=adj.payer_id,
             reason_code="50", appeal_level=AppealLevel.REDETERMINATION, outcome=AppealOutcomeKind.OVERTURNED,
             recovered_amount=Decimal("42.00"), decided_on=adj.remittance_date + timedelta(days=30), received_at=now))
+        actions.append(AppealAction(
+            action_id=f"FZ-ACT-{i:04d}", work_item_id=f"FZ-WI-{i:04d}", claim_id=claim.claim_id, action=AppealActionKind.FILED,
+            actor="fuzz-biller", actor_role="biller", occurred_at=now, filed_on=adj.remittance_date + timedelta(days=10),
+            payer_id=adj.payer_id, reason_code="50", appealed_amount=Decimal("42.00"), reason="fuzz template"))
     out = {"EncounterEvent": encs, "CodedEncounter": coded, "Claim": claims, "HeldClaim": held, "Adjudication": adjs,
-           "ClaimStatusChanged": statuses, "AppealOutcome": outcomes, "ClaimCorrection": corrections}
+           "ClaimStatusChanged": statuses, "AppealOutcome": outcomes, "ClaimCorrection": corrections, "AppealAction": actions}
     for name, recs in out.items():
         if not recs:
             raise AssertionError(f"no {name} template from seed {seed}")
@@ -299,12 +305,16 @@ INVALID: dict[str, tuple[tuple[str, Callable[[dict], None]], ...]] = {
     "AppealOutcome": (
         ("recovered-negative", _set("recovered_amount", Decimal("-5.00"))), ("recovered-digits", _set("recovered_amount", HUGE)),
     ),
+    "AppealAction": (
+        ("action-id-empty", _set("action_id", "")), ("actor-empty", _set("actor", "")), ("filed-without-date", _set("filed_on", None)),
+        ("packet-hash-not-hex", _set("packet_sha256", "not-a-sha256")), ("amount-digits", _set("appealed_amount", HUGE)),
+    ),
 }
 
 # a plain string field each contract can carry any length of (oversized padding)
 PAD_FIELD = {"EncounterEvent": "note_text", "CodedEncounter": "coder_version", "Claim": "place_of_service",
              "HeldClaim": "claim.place_of_service", "Adjudication": "source", "ClaimStatusChanged": "source_service",
-             "AppealOutcome": "reason_code", "ClaimCorrection": "claim.place_of_service"}
+             "AppealOutcome": "reason_code", "ClaimCorrection": "claim.place_of_service", "AppealAction": "reason"}
 
 
 def invalid_record(contract: str, pool: tuple[Contract, ...], rng: random.Random) -> tuple[str, bytes]:

@@ -27,6 +27,7 @@ from claimflow.models import (
     Claim, ClaimState, ClaimStatusChanged, CodedDiagnosis, CodedEncounter, CodedServiceLine, CodingReviewItem,
     DenialWorkItem, Disposition, EditFamily, EditFinding, HeldClaim, Provenance, ReviewReason, ServiceLine, Severity,
     AppealLevel, AppealOutcome, AppealOutcomeKind, CorrectionRequest, PatientBill,
+    AppealAction, AppealActionKind, FilingMethod, NoActionDisposition, WorkItemEvidence, WorkItemKind,
 )
 
 
@@ -63,7 +64,15 @@ def sample_records():
                           disposition=Disposition.APPEAL, rule_id="DEN-CO50", reason_codes=["CO-50"], remark_codes=["N115"],
                           appeal_level=AppealLevel.REDETERMINATION, deadline=date(2027, 3, 1), remittance_date=adj.remittance_date,
                           denied_amount=Decimal("140.00"), overturn_likelihood=0.55, priority_score=77.0, explanation="appeal with records",
-                          created_at=now)
+                          created_at=now, kind=WorkItemKind.APPEAL, recoverable_amount=Decimal("140.00"), level_index=0,
+                          reason_family="medical_necessity", evidence=[WorkItemEvidence(label="carc", value="CO-50", detail="not necessary")])
+    action = AppealAction(action_id="ACT1", work_item_id="WI1", claim_id=adj.claim_id, action=AppealActionKind.FILED, actor="biller-1",
+                          actor_role="biller", occurred_at=now, filed_on=date(2026, 12, 1), filing_method=FilingMethod.PORTAL,
+                          appeal_level=AppealLevel.REDETERMINATION, packet_sha256="ab" * 32, payer_id=adj.payer_id, reason_code="50",
+                          appealed_amount=Decimal("140.00"))
+    no_action = NoActionDisposition(record_id="NA1", claim_id=adj.claim_id, adjudication_id=adj.adjudication_id, payer_id=adj.payer_id,
+                                    disposition=Disposition.NO_ACTION, rule_id="DEN-002", reason_codes=["CO-45"], line_numbers=[1],
+                                    amount=Decimal("-3.10"), reason_family="contractual", why="contractual", decided_at=now)
     status = ClaimStatusChanged(event_id="ST1", claim_id=adj.claim_id, state=ClaimState.DENIED, previous_state=ClaimState.SUBMITTED,
                                 occurred_at=now, source_service="adjudicator", trigger_id=adj.adjudication_id, reason="CLP02=4",
                                 disposition=Disposition.APPEAL, rule_id="DEN-CO50", charge=Decimal("140.00"), paid=Decimal("0.00"))
@@ -78,6 +87,7 @@ def sample_records():
                             decided_on=date(2027, 1, 5), received_at=now)
     records = {
         "CorrectionRequest": correction, "PatientBill": bill, "AppealOutcome": outcome,
+        "AppealAction": action, "NoActionDisposition": no_action,
         "EncounterEvent": enc, "CodedEncounter": coded, "CodingReviewItem": review, "Claim": claim, "HeldClaim": held,
         "EditFinding": finding, "Adjudication": adj, "DenialWorkItem": work, "ClaimStatusChanged": status,
         "ClaimCorrection": ClaimCorrection(correction_id="CC1", claim_id="CF0123", claim=claim, corrected_by="biller-1",

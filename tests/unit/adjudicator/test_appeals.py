@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from claimflow.models import AppealLevel, ClaimState, Disposition
+from claimflow.models import AppealAction, AppealActionKind, AppealLevel, ClaimState, Disposition, WorkItemKind
 from services.adjudicator.appeals import (
     OverturnModel,
     Urgency,
@@ -19,6 +19,7 @@ from services.adjudicator.appeals import (
     rescore,
     work_queue,
 )
+from services.adjudicator.actions import apply_action
 from services.adjudicator.logic import Policy, appeal_backlog, apply_appeal_outcome, post
 from services.adjudicator.models import AppealOutcome, AppealOutcomeKind
 from services.adjudicator.reference import load_payer_book
@@ -35,6 +36,16 @@ def outcome(wi, kind, n=1, decided=date(2026, 5, 1), carc="50"):
                          reason_code=carc, appeal_level=wi.appeal_level, outcome=kind,
                          recovered_amount=wi.denied_amount if kind == AppealOutcomeKind.OVERTURNED else D(0),
                          decided_on=decided, received_at=NOW)
+
+
+def filed(entry, wi, n=1, on=None):
+    """The entry after a biller filed the appeal for ``wi``."""
+    act = AppealAction(action_id=f"ACT-F{n}-{wi.work_item_id}", work_item_id=wi.work_item_id, claim_id=wi.claim_id,
+                       action=AppealActionKind.FILED, actor="biller1", actor_role="biller", occurred_at=NOW,
+                       filed_on=on or NOW.date(), appeal_level=wi.appeal_level)
+    res = apply_action(entry, act, NOW)
+    assert res.rejected is None, res.rejected
+    return res.entry
 
 
 @pytest.mark.parametrize("payer,level,days", [
@@ -110,14 +121,18 @@ def test_priors_are_configurable_and_payer_specific():
 
 def test_outcomes_feed_back_into_new_work_items():
     policy = Policy()
-    [wi] = post(None, denial("C1", payer="AET45"), NOW, policy).work_items
-    entry = post(None, denial("C1", payer="AET45"), NOW, policy).entry
+    first = post(None, denial("C1", payer="AET45"), NOW, policy)
+    [wi] = first.work_items
+    entry = filed(first.entry, wi)
+    assert entry["state"] == ClaimState.APPEALED.value
     res = apply_appeal_outcome(entry, outcome(wi, AppealOutcomeKind.OVERTURNED), NOW, policy)
-    assert res.model_changed and res.status_events[-1].state == ClaimState.APPEALED
+    assert res.model_changed and res.status_events[-1].state == ClaimState.CLOSED
+    assert res.observations == [("AET45", "50", True, "OUT1")]
     assert res.entry["open_items"] == [] and res.metrics.closed_work_items == 1
     assert apply_appeal_outcome(res.entry, outcome(wi, AppealOutcomeKind.OVERTURNED), NOW, policy).duplicate
     for i in range(2, 12):
-        apply_appeal_outcome(None, outcome(wi, AppealOutcomeKind.OVERTURNED, n=i), NOW, policy)
+        other = post(None, denial(f"C1{i}", payer="AET45", pccn=f"P{i}"), NOW, policy)
+        apply_appeal_outcome(filed(other.entry, other.work_items[0]), outcome(other.work_items[0], AppealOutcomeKind.OVERTURNED, n=i), NOW, policy)
     [later] = post(None, denial("C2", payer="AET45"), NOW, policy).work_items
     assert later.overturn_likelihood > wi.overturn_likelihood
     assert later.priority_score > wi.priority_score
@@ -129,23 +144,28 @@ def test_upheld_escalates_to_next_level_or_closes():
     p = post(None, denial("C1", payer="MCR01"), NOW, policy)
     [wi] = p.work_items
     decided = date(2026, 5, 1)
-    res = apply_appeal_outcome(p.entry, outcome(wi, AppealOutcomeKind.UPHELD, decided=decided), NOW, policy)
+    res = apply_appeal_outcome(filed(p.entry, wi), outcome(wi, AppealOutcomeKind.UPHELD, decided=decided), NOW, policy)
     [nxt] = res.work_items
     assert nxt.appeal_level == AppealLevel.RECONSIDERATION and nxt.deadline == decided + timedelta(days=180)
     assert nxt.work_item_id != wi.work_item_id and nxt.rule_id == wi.rule_id
     assert res.status_events[-1].state == ClaimState.DENIED and res.entry["open_items"][0]["level_index"] == 1
     assert nxt.overturn_likelihood < wi.overturn_likelihood  # the upheld outcome was learned
-    # AET45 has a single level: upheld closes the claim
+    # an outcome for the new level before it was filed is refused (dead-lettered by the shell)
+    early = apply_appeal_outcome(res.entry, outcome(nxt, AppealOutcomeKind.UPHELD, n=2), NOW, policy)
+    assert early.pending and early.observations == []  # waits for its filing (see test_worklist)
+    # AET45 has a single level: upheld leaves a write-off for a supervisor to approve
     q = post(None, denial("C2", payer="AET45"), NOW, policy)
-    r = apply_appeal_outcome(q.entry, outcome(q.work_items[0], AppealOutcomeKind.UPHELD, n=7), NOW, policy)
-    assert r.work_items == [] and r.status_events[-1].state == ClaimState.CLOSED
+    r = apply_appeal_outcome(filed(q.entry, q.work_items[0]), outcome(q.work_items[0], AppealOutcomeKind.UPHELD, n=7), NOW, policy)
+    [wo] = r.work_items
+    assert wo.kind == WorkItemKind.WRITE_OFF_APPROVAL and wo.recoverable_amount == 0
+    assert r.status_events[-1].state == ClaimState.DENIED
 
 
 def test_withdrawn_does_not_teach_the_model():
     policy = Policy()
     p = post(None, denial("C1"), NOW, policy)
     before = policy.model.likelihood("MCR01", "50")
-    r = apply_appeal_outcome(p.entry, outcome(p.work_items[0], AppealOutcomeKind.WITHDRAWN), NOW, policy)
+    r = apply_appeal_outcome(filed(p.entry, p.work_items[0]), outcome(p.work_items[0], AppealOutcomeKind.WITHDRAWN), NOW, policy)
     assert not r.model_changed and policy.model.likelihood("MCR01", "50") == before
     assert r.status_events[-1].state == ClaimState.CLOSED
 
@@ -153,7 +173,7 @@ def test_withdrawn_does_not_teach_the_model():
 def test_non_appealable_denials_still_record_a_disposition():
     adj = denial(carc="18")
     p = post(None, adj, NOW)
-    assert p.work_items == []
+    assert [(w.kind, w.deadline, w.appeal_level) for w in p.work_items] == [(WorkItemKind.VERIFY_DUPLICATE, None, None)]
     ev = p.status_events[-1]
     assert ev.disposition == Disposition.VERIFY_DUPLICATE and ev.rule_id == "DEN-014"
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from claimflow.models import ClaimState, Disposition, EditFamily, EditFinding, Severity
+from claimflow.models import ClaimState, Disposition, EditFamily, EditFinding, Severity, WorkItemKind
 from services.adjudicator.logic import Policy, apply_adjudication, apply_claim, disposition_for, post
 from services.adjudicator.reference import load_code_lists
 from services.adjudicator.rules import RULE_TABLE_DOC, RULES, ClaimContext, decisions_for
 from tests.unit.adjudicator.adj_helpers import NOW, adj_code, line, make_adj, make_claim, ptp_finding
 
 A = Disposition
+K = WorkItemKind
 
 
 def denied(*codes_amounts, remarks=(), line_remarks=(), status="4", charge="100.00"):
@@ -36,7 +37,8 @@ def test_den001_co16_unprocessable_correct_and_resubmit(remark, where):
     d = disposition_for(adj)
     assert (d.rule_id, d.disposition, d.appealable) == ("DEN-001", A.CORRECT_AND_RESUBMIT, False)
     p = post(None, adj, NOW)
-    assert p.work_items == []  # never appealed
+    # never appealed: a corrected-claim work item without an appeal deadline
+    assert [(w.kind, w.deadline) for w in p.work_items] == [(K.CORRECTED_CLAIM, None)]
     assert [c.frequency_code for c in p.corrections] == ["1"]  # a new claim, not a replacement
     assert p.status_events[-1].rule_id == "DEN-001"
 
@@ -81,7 +83,9 @@ def test_den004_co97_mi1_corrected_claim_with_modifier():
     assert p.status_events[-1].state == ClaimState.PARTIALLY_PAID
     [corr] = p.corrections
     assert corr.frequency_code == "7" and corr.line_numbers == [2] and corr.suggested_modifiers == ["59", "XS"]
-    assert p.work_items == []
+    [wi] = p.work_items
+    assert wi.kind == K.CORRECTED_CLAIM and wi.deadline is None and wi.recoverable_amount == 110
+    assert {(e.label, e.value) for e in wi.evidence} >= {("ptp_modifier_indicator", "1"), ("suggested_modifiers", "59 XS"), ("carc", "CO-97")}
 
 
 @pytest.mark.parametrize("carc", ["97", "236"])
@@ -91,7 +95,9 @@ def test_den005_bundled_mi0_never_appealed(carc):
     d = disposition_for(adj, claim)
     assert (d.rule_id, d.disposition, d.appealable) == ("DEN-005", A.WRITE_OFF, False)
     p = apply_adjudication(apply_claim(None, claim.model_copy(update={"claim_id": adj.claim_id}), NOW).entry, adj, NOW)
-    assert p.work_items == [] and p.corrections == []
+    assert p.corrections == []
+    [wi] = p.work_items  # a write-off a person approves, never an appeal
+    assert wi.kind == K.WRITE_OFF_APPROVAL and wi.recoverable_amount == 0 and wi.priority_score == 0 and wi.deadline is None
 
 
 def test_mi0_wins_over_mi1_on_the_same_line():
@@ -199,8 +205,15 @@ def test_den099_unknown_carc_safe_default_and_reported():
     assert [w.disposition for w in p.work_items] == [A.MANUAL_REVIEW]
 
 
-def test_den098_known_code_default():
+def test_coding_family_rule_for_a_known_code():
     d = disposition_for(denied(("CO-4", "100.00")))
+    assert (d.rule_id, d.disposition) == ("DEN-033", A.CORRECT_AND_RESUBMIT)
+
+
+def test_den098_known_code_default():
+    d = disposition_for(denied(("CO-24", "100.00")))  # starter family coordination_of_benefits
+    assert (d.rule_id, d.disposition) == ("DEN-032", A.REBILL_OTHER_PAYER)
+    d = disposition_for(denied(("CO-16", "100.00")))  # no MA130/N211: the code's default
     assert (d.rule_id, d.disposition) == ("DEN-098", A.CORRECT_AND_RESUBMIT)
 
 
