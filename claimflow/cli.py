@@ -243,6 +243,10 @@ from services.scrubber.corrections_cli import claims as _claims_group  # noqa: E
 
 main.add_command(_claims_group)
 
+from claimflow.reimbursement.cli import price as _price_command  # noqa: E402  (expected reimbursement)
+
+main.add_command(_price_command)
+
 
 @main.group()
 def eval() -> None:  # noqa: A001

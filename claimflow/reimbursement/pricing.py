@@ -180,6 +180,8 @@ def price_line(fs: FeeSchedule, code: str, modifiers: Sequence[str] = (), *, loc
     else:
         pe, na = row.nonfac_pe_rvu, row.nonfac_na
     notes: list[str] = []
+    if dos is not None and dos.year != fs.info.year:
+        notes.append(f"RVUs and GPCIs from {fs.info.label}; only the conversion factor is CY{dos.year}'s")
     if na:
         notes.append(f"{setting.value} PE marked NA in {fs.info.version}: rarely or never done in this setting")
     base.update(work_rvu=row.work_rvu, pe_rvu=pe, mp_rvu=row.mp_rvu, work_gpci=gpci.work, pe_gpci=gpci.pe,
