@@ -469,6 +469,15 @@ class ServicePayment(Contract):
     quantities: dict[str, Money] = Field(default_factory=dict)
 
     @property
+    def label(self) -> str:
+        """How to name this line in a message: never "line None"."""
+        if self.line_number is not None:
+            return f"service line {self.line_number}"
+        if self.line_item_control_number:
+            return f"service line ref {self.line_item_control_number} ({self.procedure_code})"
+        return f"service line {self.procedure_code} (no line reference)"
+
+    @property
     def billed_procedure_code(self) -> str:
         """The code as submitted: SVC06 when the payer sent one, else SVC01."""
         return self.original_procedure_code or self.procedure_code

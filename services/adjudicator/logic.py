@@ -395,7 +395,7 @@ def balance_findings(adj: Adjudication) -> list[Finding]:
         ladj = sum((a.amount for a in line.adjustments), ZERO)
         ld = line.charge - ladj - line.paid_amount
         if ld != 0:
-            out.append(Finding("BAL-002", "error", f"service line {line.line_number} out of balance: charge {line.charge} - "
+            out.append(Finding("BAL-002", "error", f"{line.label} out of balance: charge {line.charge} - "
                                                    f"adjustments {money(ladj)} != paid {line.paid_amount} (difference {money(ld)})",
                                line.line_number, _s(ld)))
     if adj.service_lines:

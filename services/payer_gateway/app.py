@@ -59,6 +59,12 @@ X12_FILES = Counter(
     ["direction", "kind", "outcome"],
 )
 
+X12_STRUCTURAL_WARNINGS = Counter(
+    "claimflow_x12_structural_warnings_total",
+    "X12 transaction sets posted despite a tolerated envelope problem (e.g. SE01 segment count), by finding code.",
+    ["code"],
+)
+
 DEFAULT_CONFIG = {
     "submitter_id": "CLAIMFLOW01",
     "submitter_name": "Claimflow Billing",
@@ -337,7 +343,8 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             return
         name = path.name
         ledger = SubmissionLedger(state_dir)
-        summary = await loop.run_in_executor(None, lambda: import_path(claimed, claims_for_set=ledger.claims_for_set))
+        summary = await loop.run_in_executor(None, lambda: import_path(claimed, claims_for_set=ledger.claims_for_set,
+                                                                                 strict=settings.x12_strict_envelope))
         parsed = summary.files[0] if summary.files else ParsedFile(source=name)
         data = await loop.run_in_executor(None, claimed.read_bytes)
         if not file_usable(parsed):
@@ -347,6 +354,9 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             X12_FILES.labels("in", parsed.kind, "failed").inc()
             log.warning("x12 file %s failed: kind=%s errors=%d", name, parsed.kind, len(parsed.errors))
             return
+        for f in parsed.findings:
+            if f.code == "ENV-SE01" and parsed.remittances:
+                X12_STRUCTURAL_WARNINGS.labels(f.code).inc()
         outputs = [Output(topics.ADJUDICATIONS, a.claim_id, a) for a in parsed.adjudications]
         outputs += [Output(topics.CLAIMS_STATUS, e.claim_id, e) for e in parsed.status_events]
         await produce(outputs)
