@@ -45,6 +45,8 @@ CLAIMS_STATUS = TopicSpec("claims.status.v1", "claim_id", "ClaimStatusChanged", 
 CLAIMS_CORRECTIONS = TopicSpec("claims.corrections.v1", "claim_id", "CorrectionRequest", "Denied claims to correct and resubmit.")
 PATIENT_BILLING = TopicSpec("billing.patient.v1", "claim_id", "PatientBill", "Patient responsibility for statements.")
 APPEAL_OUTCOMES = TopicSpec("appeals.outcomes.v1", "claim_id", "AppealOutcome", "Payer decisions on filed appeals.")
+UNDERPAYMENTS = TopicSpec("appeals.underpayments.v1", "claim_id", "UnderpaymentWorkItem",
+                          "Paid lines whose allowed amount misses the contract's expected allowed beyond tolerance (underpaid, downcoded, overpaid).")
 DLQ_CODER = TopicSpec("dlq.coder.v1", "original key", RAW, "Poison input of the coder.")
 DLQ_SCRUBBER = TopicSpec("dlq.scrubber.v1", "original key", RAW, "Poison input of the scrubber.")
 DLQ_ADJUDICATOR = TopicSpec("dlq.adjudicator.v1", "original key", RAW, "Poison input of the adjudicator.")
@@ -71,6 +73,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DLQ_ADJUDICATOR,
     DLQ_PAYER_SIM,
     DLQ_PAYER_GATEWAY,
+    UNDERPAYMENTS,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR,

@@ -14,6 +14,7 @@ A payer without a contract gets no expectation (amount None), which is not "$0".
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -272,3 +273,21 @@ class Pricer:
         exp = self.expectations(payer, lines, locality=self.book.locality_for(claim.billing_provider.npi),
                                 place_of_service=claim.place_of_service, dos=claim.date_of_service)
         return claim.model_copy(update={"lines": [l.model_copy(update={"expected_allowed": exp[l.line_number]}) for l in claim.lines]})
+
+
+def build_pricer(settings) -> Pricer:
+    """The scrubber's pricer from settings: contracts from payers.yaml, the newest imported
+    PFS release under ``pfs_dir`` (or ``scrubber_refdata_dir``) when there is one. Without a
+    PFS release, percent-of-Medicare lines carry no expectation (rate tables still apply)."""
+    from claimflow.reimbursement.pfs import PfsError, load_pfs
+
+    book = load_contract_book(settings.reimbursement_payers_file or DEFAULT_PAYERS_FILE)
+    fs = None
+    folder = settings.pfs_dir or settings.scrubber_refdata_dir
+    if folder is not None:
+        try:
+            fs = load_pfs(folder)
+        except (PfsError, OSError) as exc:
+            logging.getLogger("claimflow.reimbursement").warning(
+                "no Medicare PFS release loaded from %s (%s): percent-of-Medicare lines carry no expectation", folder, exc)
+    return Pricer(book, fs, settings.pfs_cf_choice())

@@ -3,7 +3,8 @@
 One agent over the co-partitioned claim-keyed topics (claims.v1, claims.held.v1,
 claims.status.v1, adjudications.v1, appeals.outcomes.v1), so every update of a claim's
 ledger entry is serialised. Outputs: claims.status.v1 (every transition), appeals.v1
-(appealable denials), claims.corrections.v1, billing.patient.v1. The ``claim-ledger``
+(appealable denials), claims.corrections.v1, billing.patient.v1, appeals.underpayments.v1
+(paid lines whose allowed amount misses the claim's expected allowed beyond tolerance). The ``claim-ledger``
 table is keyed by claim id. A timer dead-letters remittances whose claim never came."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.adjudicator.logic import (
     Policy,
     Posting,
     appeal_backlog,
+    underpayment_backlog,
     apply_adjudication,
     apply_appeal_outcome,
     apply_claim,
@@ -40,6 +42,7 @@ def outputs_of(posting: Posting) -> list[Output]:
     out += [Output(topics.APPEALS, w.claim_id, w) for w in posting.work_items]
     out += [Output(topics.CLAIMS_CORRECTIONS, c.claim_id, c) for c in posting.corrections]
     out += [Output(topics.PATIENT_BILLING, b.claim_id, b) for b in posting.patient_bills]
+    out += [Output(topics.UNDERPAYMENTS, u.claim_id, u) for u in posting.underpayments]
     return out
 
 
@@ -55,6 +58,20 @@ def count(posting: Posting) -> None:
         metrics.UNKNOWN_REASON_CODES.inc(m.unknown_codes)
     for f in posting.findings:
         metrics.ADJUDICATION_FINDINGS.labels(f.code.split("-")[0]).inc()
+    count_reimbursement(posting)
+
+
+def count_reimbursement(posting: Posting) -> None:
+    """Expected vs allowed vs paid dollars of compared lines, and underpayment items opened."""
+    for result in posting.comparisons:
+        payer = result.payer_id or "unknown"
+        for c in result.compared:
+            metrics.EXPECTED_ALLOWED_DOLLARS.labels(payer).inc(float(c.expected))
+            metrics.ALLOWED_DOLLARS.labels(payer).inc(float(c.allowed))
+            metrics.PAID_DOLLARS.labels(payer).inc(float(c.paid))
+    for u in posting.underpayments:
+        metrics.UNDERPAYMENT_DOLLARS.labels(u.payer_id, u.kind.value).inc(float(u.recoverable_amount))
+        metrics.UNDERPAYMENT_ITEMS.labels(u.payer_id, u.kind.value).inc()
 
 
 def build_app(settings: Settings | None = None, **overrides) -> faust.App:
@@ -134,6 +151,9 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         metrics.PENDING_REMITTANCES.set(backlog["pending_remittances"])
         for bucket, dollars in backlog["dollars_at_risk"].items():
             metrics.APPEAL_DOLLARS_AT_RISK.labels(bucket).set(float(dollars))
+        for payer, kinds in underpayment_backlog(entries).items():
+            for kind, dollars in kinds.items():
+                metrics.OPEN_UNDERPAYMENT_DOLLARS.labels(payer, kind).set(float(dollars))
 
     @app.page("/claims/{claim_id}")
     async def claim_history(web, request, claim_id: str):
