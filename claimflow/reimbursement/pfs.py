@@ -126,23 +126,30 @@ def _text(v) -> str:
     return str(v)
 
 
-_DEC_FIELDS = {f.name for f in fields(RvuRow) if f.type == "Decimal"}
-_BOOL_FIELDS = {f.name for f in fields(RvuRow) if f.type == "bool"}
+_KINDS = tuple((f.name, "cf" if f.name == "conversion_factor" else "dec" if f.type == "Decimal" else "bool" if f.type == "bool" else "str")
+               for f in fields(RvuRow))
+_Q2, _Q4, _ZERO2 = Decimal("0.01"), Decimal("0.0001"), Decimal("0.00")
+_TRUE = frozenset(("1", "+", "NA"))
 
 
 def _row(values: dict[str, str], where: str) -> RvuRow:
     kw = {}
-    for f in fields(RvuRow):
-        raw = values.get(f.name, "")
-        if f.name in _DEC_FIELDS:
-            d = _dec(raw, f"{where} {f.name}")
-            kw[f.name] = d.quantize(Decimal("0.0001")) if f.name == "conversion_factor" else _q2(d)
-        elif f.name in _BOOL_FIELDS:
-            kw[f.name] = raw.strip() in ("1", "+", "NA")
+    for name, kind in _KINDS:
+        raw = values.get(name, "").strip()
+        if kind == "str":
+            kw[name] = raw
+        elif kind == "bool":
+            kw[name] = raw in _TRUE
+        elif not raw:
+            kw[name] = _ZERO2
         else:
-            kw[f.name] = raw.strip()
+            try:
+                d = Decimal("0" + raw if raw[0] == "." else raw)
+            except InvalidOperation:
+                raise PfsError(f"{where} {name}: not a number: {raw!r}") from None
+            kw[name] = d.quantize(_Q4 if kind == "cf" else _Q2)
     row = RvuRow(**kw)
-    if not re.fullmatch(r"[0-9A-Z]{5}", row.hcpcs):
+    if len(row.hcpcs) != 5 or not row.hcpcs.isalnum():
         raise PfsError(f"{where}: not a HCPCS code: {row.hcpcs!r}")
     if row.status not in STATUS_MEANINGS:
         raise PfsError(f"{where}: unknown status code {row.status!r}")
