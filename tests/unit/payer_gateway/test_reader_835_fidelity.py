@@ -10,7 +10,7 @@ from pathlib import Path
 
 from services.payer_gateway.importer import parse_bytes
 
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "x12"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "remits"
 DATA = (FIX / "downcoded-99214-paid-as-99213-amt-b6.835").read_bytes()
 AT = datetime(2026, 11, 25, tzinfo=timezone.utc)
 D = Decimal
