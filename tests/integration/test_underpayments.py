@@ -42,7 +42,11 @@ def priced_loop(kafka_broker, tmp_path):
         pfs.write_pfs(pfs.import_pfs(RVU), tmp_path / "refdata")
         pipe.env["CLAIMFLOW_PFS_DIR"] = str(tmp_path / "refdata")
     _reset_topics(pipe.settings)
-    pipe.start()
+    try:
+        pipe.start()
+    except BaseException:
+        pipe.stop()  # a service that failed to come up must not leave the others running on our ports
+        raise
     yield pipe
     codes = pipe.stop()
     assert all(c in (0, None) for c in codes.values()), f"services did not exit cleanly: {codes}"
