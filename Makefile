@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CF     := $(VENV)/bin/claimflow
 STAMP  := $(VENV)/.installed
 
-.PHONY: test-packages install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance test-deploy eval-coding clean ops-tools ops-tools-compose reliability bench
+.PHONY: test-packages install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance test-deploy eval-coding clean ops-tools ops-tools-compose reliability bench bench-pricing
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ test-conformance: install
 
 bench: kafka-fetch            ## pipeline benchmark on its own local broker (127.0.0.1:23092); writes var/bench/latest.json
 	$(PY) bench/pipeline_bench.py $(BENCH_ARGS)
+
+bench-pricing: install        ## expected-reimbursement pricing claims/s on one core + fee schedule memory (needs ../shared/data/pfs/rvu25d)
+	$(PY) bench/pricing_bench.py $(BENCH_ARGS)
 
 eval-coding: install          ## coder evaluation on the labelled set (tests/fixtures/coding)
 	$(CF) eval coding

@@ -402,6 +402,24 @@ class CodingReviewItem(Contract):
 # --- Claim / HeldClaim ------------------------------------------------------------------
 
 
+class ExpectedAllowed(Contract):
+    """The allowed amount a payer's contract implies for one line (Claim v2), with evidence.
+    ``amount`` None means no expectation, never $0."""
+
+    amount: Money | None = None
+    basis: str
+    payer_id: str
+    contract_term: str
+    dataset: str | None = None
+    dataset_version: str | None = None
+    locality: str | None = None
+    setting: str | None = None
+    formula: str | None = None
+    inputs: dict[str, str] = Field(default_factory=dict)
+    tolerance_amount: Money = Field(ge=0)
+    not_computed_reason: str | None = None
+
+
 class ServiceLine(Contract):
     line_number: int = Field(ge=1)
     procedure_code: str
@@ -409,6 +427,7 @@ class ServiceLine(Contract):
     units: int = Field(ge=1)
     charge: Money
     diagnosis_pointers: list[int] = Field(max_length=4)
+    expected_allowed: ExpectedAllowed | None = None
 
 
 class Claim(Contract):
@@ -479,6 +498,32 @@ class ServicePayment(Contract):
     units_paid: Money | None = None
     adjustments: list[Adjustment] = Field(default_factory=list)
     remark_codes: list[str] = Field(default_factory=list)
+    line_item_control_number: str | None = None
+    original_procedure_code: str | None = None
+    original_modifiers: list[str] = Field(default_factory=list)
+    original_units: Money | None = None
+    allowed_amount: Money | None = None
+    amounts: dict[str, Money] = Field(default_factory=dict)
+    quantities: dict[str, Money] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How to name this line in a message: never "line None"."""
+        if self.line_number is not None:
+            return f"service line {self.line_number}"
+        if self.line_item_control_number:
+            return f"service line ref {self.line_item_control_number} ({self.procedure_code})"
+        return f"service line {self.procedure_code} (no line reference)"
+
+    @property
+    def billed_procedure_code(self) -> str:
+        """The code as submitted: SVC06 when the payer sent one, else SVC01."""
+        return self.original_procedure_code or self.procedure_code
+
+    @property
+    def downcoded(self) -> bool:
+        """SVC06 present and different from SVC01: the payer paid another code than billed."""
+        return self.original_procedure_code is not None and self.original_procedure_code != self.procedure_code
 
 
 CLAIM_STATUS_CODES = {"1", "2", "3", "4", "19", "20", "21", "22", "23", "25"}
@@ -499,6 +544,9 @@ class Adjudication(Contract):
     claim_adjustments: list[Adjustment] = Field(default_factory=list)
     remark_codes: list[str] = Field(default_factory=list)
     service_lines: list[ServicePayment] = Field(default_factory=list)
+    claim_amounts: dict[str, Money] = Field(default_factory=dict)
+    claim_quantities: dict[str, Money] = Field(default_factory=dict)
+    structural_warnings: list[str] = Field(default_factory=list)
     received_at: datetime
     source: str
 
@@ -710,6 +758,43 @@ class NoActionDisposition(Contract):
     reason_family: str | None = None
     why: str
     decided_at: datetime
+# --- UnderpaymentWorkItem (expected reimbursement) ---------------------------------------
+
+
+class UnderpaymentKind(str, Enum):
+    UNDERPAID = "underpaid"
+    DOWNCODED = "downcoded"
+    OVERPAID = "overpaid"
+
+
+class UnderpaymentWorkItem(Contract):
+    """A paid line whose allowed amount differs from the contract beyond tolerance. Topic:
+    ``appeals.underpayments.v1`` keyed by claim id."""
+
+    avro_name: ClassVar[str] = "UnderpaymentWorkItem"
+    work_item_id: str
+    claim_id: str
+    adjudication_id: str
+    payer_id: str
+    line_number: int
+    kind: UnderpaymentKind = UnderpaymentKind.UNDERPAID
+    procedure_code: str
+    adjudicated_procedure_code: str
+    downcoded: bool
+    refund_liability: bool
+    expected_amount: Money
+    allowed_amount: Money
+    allowed_source: str
+    paid_amount: Money
+    recoverable_amount: Money = Field(ge=0)
+    tolerance_amount: Money = Field(ge=0)
+    contract_term: str
+    dataset: str | None = None
+    dataset_version: str | None = None
+    evidence: dict[str, str] = Field(default_factory=dict)
+    explanation: str
+    remittance_date: date
+    created_at: datetime
 
 
 CONTRACT_MODELS: dict[str, type[Contract]] = {
@@ -730,5 +815,6 @@ CONTRACT_MODELS: dict[str, type[Contract]] = {
         AppealOutcome,
         AppealAction,
         NoActionDisposition,
+        UnderpaymentWorkItem,
     )
 }

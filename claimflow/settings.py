@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # Coder
     codeset_cache: Path | None = Field(None, description="folder of the pinned previous-fiscal-year ICD-10-CM wheels (var/codesets when unset)")
 
+    # Expected reimbursement (claimflow/reimbursement)
+    pfs_dir: Path | None = Field(None, description="folder given to `claimflow refdata import pfs --out` (the newest release under it is used); scrubber_refdata_dir when unset")
+    pfs_conversion_factors: str = Field("", description="conversion factor overrides by year, e.g. '2026=33.4009' (CY2026 has two: 33.5675 for qualifying APM participants, 33.4009 otherwise)")
+    pfs_qualifying_apm: bool = Field(False, description="CY2026+: price with the qualifying-APM-participant conversion factor")
+    reimbursement_payers_file: Path | None = Field(None, description="payer contracts (reimbursement section); the bundled services/adjudicator/data/payers.yaml when unset")
+    x12_strict_envelope: bool = Field(False, description="refuse an 835 transaction set whose SE01 segment count is wrong even when it is complete and balanced")
+
     # Payer simulator
     payer_sim_seed: int = 7
     payer_sim_denial_rates: dict[str, float] | None = Field(None, description='denial mix, e.g. {"CO-50": 0.2} (the simulator default when unset)')
@@ -98,6 +105,18 @@ class Settings(BaseSettings):
     # consumer fetches and then drops before any handler sees it (as Faust does around a
     # rebalance); never set in production
     fault_drop_fetched: str | None = None
+
+    def pfs_cf_choice(self):
+        """The conversion-factor choice these settings describe (see claimflow.reimbursement.pricing)."""
+        from decimal import Decimal
+
+        from claimflow.reimbursement.pricing import ConversionFactorChoice
+
+        overrides = {}
+        for part in filter(None, (p.strip() for p in self.pfs_conversion_factors.split(","))):
+            year, _, value = part.partition("=")
+            overrides[int(year)] = Decimal(value)
+        return ConversionFactorChoice(overrides, self.pfs_qualifying_apm)
 
     def port_for(self, service: str) -> int:
         return int(getattr(self, f"port_{service.replace('-', '_')}"))

@@ -105,6 +105,10 @@ NO_ACTION = TopicSpec(
     "denials.no-action.v1", "claim_id", "NoActionDisposition",
     "Remittance adjustments that need no person, each with the recorded why.",
     retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
+UNDERPAYMENTS = TopicSpec(
+    "appeals.underpayments.v1", "claim_id", "UnderpaymentWorkItem",
+    "Paid lines whose allowed amount misses the contract's expected allowed beyond tolerance (underpaid, downcoded, overpaid).",
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
 
 
 def _dlq(service: str, doc: str) -> TopicSpec:
@@ -140,6 +144,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DLQ_PAYER_GATEWAY,
     APPEAL_ACTIONS,
     NO_ACTION,
+    UNDERPAYMENTS,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR,

@@ -259,6 +259,9 @@ main.add_command(_claims_group)
 from services.adjudicator.cli import appeals as _appeals_group  # noqa: E402  (denial worklist actions)
 
 main.add_command(_appeals_group)
+from claimflow.reimbursement.cli import price as _price_command  # noqa: E402  (expected reimbursement)
+
+main.add_command(_price_command)
 
 
 @main.group()

@@ -80,6 +80,12 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7) -> dic
             ev = codec.decode(rec.value, "ClaimStatusChanged")
             if ev["disposition"]:
                 dispositions[ev["disposition"]] = dispositions.get(ev["disposition"], 0) + 1
+        under: dict[str, int] = {}
+        recoverable = Decimal("0.00")
+        for rec in read_topic(topics.UNDERPAYMENTS.name, settings):  # expected reimbursement (issue #17)
+            item = codec.decode(rec.value, "UnderpaymentWorkItem")
+            under[item["kind"]] = under.get(item["kind"], 0) + 1
+            recoverable += item["recoverable_amount"] if item["kind"] != "overpaid" else Decimal("0.00")
         summary = {
             "completed": finished,
             "encounters_in": len(encounters),
@@ -94,6 +100,8 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7) -> dic
             "denial_dispositions": dict(sorted(dispositions.items())),
             "appeals_routed": sizes[topics.APPEALS.name],
             "appeal_dollars_at_risk": str(at_risk),
+            "underpayment_work_items": dict(sorted(under.items())),
+            "underpayment_dollars_recoverable": str(recoverable),
             "corrections_requested": sizes[topics.CLAIMS_CORRECTIONS.name],
             "patient_bills": sizes[topics.PATIENT_BILLING.name],
             "claim_status_events": sizes[topics.CLAIMS_STATUS.name],

@@ -5,7 +5,8 @@ claims.status.v1, adjudications.v1, appeals.actions.v1, appeals.outcomes.v1), so
 update of a claim's ledger entry is serialised. Outputs: claims.status.v1 (every
 transition), appeals.v1 (every denial that needs a person, with its kind),
 denials.no-action.v1 (every denial that needs none, with the why), claims.corrections.v1,
-billing.patient.v1. The ``claim-ledger`` table is keyed by claim id; the
+billing.patient.v1, appeals.underpayments.v1 (paid lines whose
+allowed amount misses the claim's expected allowed beyond tolerance). The ``claim-ledger`` table is keyed by claim id; the
 ``overturn-model`` table (changelog-backed, so learning survives restarts) holds the
 appeal outcomes learned from each source partition, merged for every new work item. A
 refused action (late filing without a reason, a write-off above the limit without a
@@ -33,6 +34,7 @@ from services.adjudicator.logic import (
     Policy,
     Posting,
     appeal_backlog,
+    underpayment_backlog,
     apply_adjudication,
     apply_appeal_outcome,
     apply_claim,
@@ -55,6 +57,7 @@ def outputs_of(posting: Posting) -> list[Output]:
     out += [Output(topics.NO_ACTION, n.claim_id, n) for n in posting.no_action]
     out += [Output(topics.CLAIMS_CORRECTIONS, c.claim_id, c) for c in posting.corrections]
     out += [Output(topics.PATIENT_BILLING, b.claim_id, b) for b in posting.patient_bills]
+    out += [Output(topics.UNDERPAYMENTS, u.claim_id, u) for u in posting.underpayments]
     return out
 
 
@@ -74,6 +77,20 @@ def count(posting: Posting) -> None:
         svc_metrics.DENIAL_WORK_ITEMS.labels(w.kind.value).inc()
     for n in posting.no_action:
         svc_metrics.NO_ACTION_DISPOSITIONS.labels(n.disposition.value).inc()
+    count_reimbursement(posting)
+
+
+def count_reimbursement(posting: Posting) -> None:
+    """Expected vs allowed vs paid dollars of compared lines, and underpayment items opened."""
+    for result in posting.comparisons:
+        payer = result.payer_id or "unknown"
+        for c in result.compared:
+            svc_metrics.EXPECTED_ALLOWED_DOLLARS.labels(payer).inc(float(c.expected))
+            svc_metrics.ALLOWED_DOLLARS.labels(payer).inc(float(c.allowed))
+            svc_metrics.PAID_DOLLARS.labels(payer).inc(float(c.paid))
+    for u in posting.underpayments:
+        svc_metrics.UNDERPAYMENT_DOLLARS.labels(u.payer_id, u.kind.value).inc(float(u.recoverable_amount))
+        svc_metrics.UNDERPAYMENT_ITEMS.labels(u.payer_id, u.kind.value).inc()
 
 
 def build_app(settings: Settings | None = None, **overrides) -> faust.App:
@@ -190,6 +207,9 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         svc_metrics.PENDING_REMITTANCES.set(backlog["pending_remittances"])
         for bucket, dollars in backlog["dollars_at_risk"].items():
             svc_metrics.APPEAL_DOLLARS_AT_RISK.labels(bucket).set(float(dollars))
+        for payer, kinds in underpayment_backlog(entries).items():
+            for kind, dollars in kinds.items():
+                svc_metrics.OPEN_UNDERPAYMENT_DOLLARS.labels(payer, kind).set(float(dollars))
 
     @app.page("/claims/{claim_id}")
     async def claim_history(web, request, claim_id: str):

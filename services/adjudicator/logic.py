@@ -46,6 +46,7 @@ from services.adjudicator.appeals import (
 )
 from services.adjudicator.models import AppealOutcome, AppealOutcomeKind, CorrectionRequest, PatientBill, local_id
 from services.adjudicator.reference import CodeLists, PayerBook, load_code_lists, load_payer_book
+from services.adjudicator.underpayments import CompareResult, compare, expected_summary
 from services.adjudicator.rules import (
     CORRECTIONS,
     ClaimContext,
@@ -196,6 +197,8 @@ class Posting:
     rejected: str | None = None  # input refused with this message (the shell dead-letters it); entry unchanged
     expired_outcomes: list[tuple[AppealOutcome, dict | None, str]] = field(default_factory=list)  # dead-letter these
     metrics: MetricHooks = field(default_factory=MetricHooks)
+    underpayments: list = field(default_factory=list)  # UnderpaymentWorkItem (appeals.underpayments.v1)
+    comparisons: list = field(default_factory=list)  # CompareResult per posted remit (expected vs paid metrics)
 
     @property
     def out_of_balance(self) -> bool:
@@ -306,7 +309,8 @@ def _claim_summary(claim: Claim) -> dict[str, Any]:
             "payer_id": claim.coverage.payer_id if claim.coverage else None,
             "total_charge": _s(claim.total_charge), "line_count": len(claim.lines),
             "lines": [{"line_number": l.line_number, "procedure_code": l.procedure_code, "modifiers": list(l.modifiers),
-                       "units": l.units, "charge": _s(l.charge)} for l in claim.lines]}
+                       "units": l.units, "charge": _s(l.charge), "expected": expected_summary(l.expected_allowed)}
+                      for l in claim.lines]}
 
 
 def apply_claim(entry: dict | None, claim: Claim, now: datetime, policy: Policy | None = None) -> Transition:
@@ -413,7 +417,7 @@ def balance_findings(adj: Adjudication) -> list[Finding]:
         ladj = sum((a.amount for a in line.adjustments), ZERO)
         ld = line.charge - ladj - line.paid_amount
         if ld != 0:
-            out.append(Finding("BAL-002", "error", f"service line {line.line_number} out of balance: charge {line.charge} - "
+            out.append(Finding("BAL-002", "error", f"{line.label} out of balance: charge {line.charge} - "
                                                    f"adjustments {money(ladj)} != paid {line.paid_amount} (difference {money(ld)})",
                                line.line_number, _s(ld)))
     if adj.service_lines:
@@ -599,6 +603,7 @@ def _post(res: Posting, e: dict, adj: Adjudication, now: datetime, policy: Polic
         if d.actionable or d.disposition == Disposition.BILL_PATIENT:
             group = d.reason_codes[0].split("-", 1)[0] if d.reason_codes else "CLP02"
             res.metrics.denials.append((group, d.family, d.disposition.value))
+    _compare_expected(res, e, adj, now)
     if adj.claim_status_code in (REVERSAL_STATUS, PREDETERMINATION):
         res.no_action.extend(_no_action(adj, d, now) for d in decisions)
         bill = _patient_bill(adj, now) if adj.claim_status_code == REVERSAL_STATUS else None
@@ -878,3 +883,34 @@ def appeal_backlog(entries: Iterable[dict], today: date) -> dict[str, Any]:
             dl = date.fromisoformat(w["deadline"]) if w.get("deadline") else None
             buckets[deadline_bucket(days_left(dl, today))] += Decimal(w["denied"])
     return {"open_items": count, "dollars_at_risk": buckets, "pending_remittances": pending}
+
+
+# --- expected reimbursement -----------------------------------------------------------------
+
+
+def _compare_expected(res: Posting, e: dict, adj: Adjudication, now: datetime) -> None:
+    """Compare the remit's allowed amounts with the claim's expectations (see
+    services/adjudicator/underpayments.py); a reversal closes the items of what it reverses."""
+    open_up = e.setdefault("open_underpayments", [])
+    if adj.claim_status_code == REVERSAL_STATUS:
+        reversed_ids = {p["adjudication_id"] for p in e["postings"] if p.get("reversed_by") == adj.adjudication_id}
+        e["open_underpayments"] = [u for u in open_up if u["adjudication_id"] not in reversed_ids]
+        return
+    result: CompareResult = compare(adj, e.get("claim"), now)
+    res.comparisons.append(result)
+    for item in result.items:
+        if any(u["work_item_id"] == item.work_item_id for u in open_up):
+            continue
+        res.underpayments.append(item)
+        open_up.append({"work_item_id": item.work_item_id, "adjudication_id": item.adjudication_id, "payer_id": item.payer_id,
+                        "kind": item.kind.value, "line_number": item.line_number, "recoverable": _s(item.recoverable_amount)})
+
+
+def underpayment_backlog(entries: Iterable[dict]) -> dict[str, dict[str, Decimal]]:
+    """Open underpayment dollars by payer and kind over ledger entries (the sweep's gauge)."""
+    out: dict[str, dict[str, Decimal]] = {}
+    for entry in entries:
+        for u in (entry or {}).get("open_underpayments", []):
+            per = out.setdefault(u["payer_id"], {})
+            per[u["kind"]] = per.get(u["kind"], ZERO) + Decimal(u["recoverable"])
+    return out

@@ -62,3 +62,24 @@ APPEAL_OUTCOMES = Counter(
     "Appeal outcomes applied, by outcome (overturned, partially_overturned, upheld, withdrawn, refused).",
     ["outcome"],
 )
+
+# Expected reimbursement (posting compares allowed with the contract's expectation).
+# Labels are payer ids (a small set of organisations) and the work item kind; never PHI.
+EXPECTED_ALLOWED_DOLLARS = Counter(
+    "claimflow_expected_allowed_dollars_total",
+    "Expected allowed dollars (contract) over compared 835 lines, by payer.", ["payer"])
+ALLOWED_DOLLARS = Counter(
+    "claimflow_allowed_dollars_total",
+    "Payer allowed dollars (AMT*B6, else paid + patient responsibility) over compared 835 lines, by payer.", ["payer"])
+PAID_DOLLARS = Counter(
+    "claimflow_paid_dollars_total",
+    "Payer paid dollars (SVC03) over compared 835 lines, by payer.", ["payer"])
+UNDERPAYMENT_DOLLARS = Counter(
+    "claimflow_underpayment_dollars_total",
+    "Dollars of underpayment work items opened (recoverable; refund exposure for kind=overpaid), by payer and kind.", ["payer", "kind"])
+UNDERPAYMENT_ITEMS = Counter(
+    "claimflow_underpayment_items_total",
+    "Underpayment work items opened, by payer and kind (underpaid, downcoded, overpaid).", ["payer", "kind"])
+OPEN_UNDERPAYMENT_DOLLARS = Gauge(
+    "claimflow_open_underpayment_dollars",
+    "Open underpayment dollars on this worker's ledger partitions, by payer and kind.", ["payer", "kind"])

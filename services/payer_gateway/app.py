@@ -41,7 +41,7 @@ from claimflow.models import Address, Claim, ClaimState, ClaimStatusChanged
 from claimflow.runtime import Output, Processor, guard_topics, make_app, mark_handled, raw_topic
 from claimflow.settings import Settings, get_settings
 from services.payer_gateway.importer import ParsedFile, import_path
-from services.payer_gateway.metrics import X12_FILES
+from services.payer_gateway.metrics import X12_FILES, X12_STRUCTURAL_WARNINGS
 from services.payer_gateway.state import SubmissionLedger, _locked
 from services.payer_gateway.writer_837p import ExportResult, GatewayConfig, Receiver, export_claims
 
@@ -331,7 +331,8 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             return
         name = path.name
         ledger = SubmissionLedger(state_dir)
-        summary = await loop.run_in_executor(None, lambda: import_path(claimed, claims_for_set=ledger.claims_for_set))
+        summary = await loop.run_in_executor(None, lambda: import_path(claimed, claims_for_set=ledger.claims_for_set,
+                                                                                 strict=settings.x12_strict_envelope))
         parsed = summary.files[0] if summary.files else ParsedFile(source=name)
         data = await loop.run_in_executor(None, claimed.read_bytes)
         if not file_usable(parsed):
@@ -341,6 +342,9 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             X12_FILES.labels("in", parsed.kind, "failed").inc()
             log.warning("x12 file %s failed: kind=%s errors=%d", name, parsed.kind, len(parsed.errors))
             return
+        for f in parsed.findings:
+            if f.code == "ENV-SE01" and parsed.remittances:
+                X12_STRUCTURAL_WARNINGS.labels(f.code).inc()
         outputs = [Output(topics.ADJUDICATIONS, a.claim_id, a) for a in parsed.adjudications]
         outputs += [Output(topics.CLAIMS_STATUS, e.claim_id, e) for e in parsed.status_events]
         await produce(outputs)

@@ -54,11 +54,12 @@ class ParsedFile:
 
 
 def parse_bytes(data: bytes, source: str = "", received_at: datetime | None = None,
-                claims_for_set: Callable[[str, str], list[str]] | None = None) -> ParsedFile:
-    """Parse one file's bytes. Never raises for bad input: problems become error records."""
+                claims_for_set: Callable[[str, str], list[str]] | None = None, strict: bool = False) -> ParsedFile:
+    """Parse one file's bytes. Never raises for bad input: problems become error records.
+    ``strict`` refuses a transaction set whose SE01 count is wrong even if it balances."""
     received_at = received_at or utcnow()
     out = ParsedFile(source=source)
-    env, _text, _ = walk(data, source)
+    env, _text, _ = walk(data, source, strict=strict)
     out.errors += env.errors
     out.findings += env.findings
     out.interchanges = len(env.interchanges)
@@ -87,6 +88,12 @@ def _dispatch(txn, delims, data, source, received_at, claims_for_set, out: Parse
     code = txn.code
     if code == "835":
         remittance, errors = read_835(txn, data, delims, source, received_at)
+        if txn.structural_warnings and remittance is not None:
+            unbalanced = [f for f in remittance.findings if f.code.startswith("BAL-") and f.severity == "error"]
+            if unbalanced or errors:
+                # only a complete, balanced set is posted despite its SE01 count
+                raise X12SyntaxError(f"{'; '.join(txn.structural_warnings)}, and the transaction set does not balance "
+                                     f"or has claim errors ({(unbalanced[0].message if unbalanced else errors[0].reason)})", txn.st.position)
         out.errors += errors
         if remittance is not None:
             out.remittances.append(remittance)
@@ -160,7 +167,7 @@ def iter_files(path: Path) -> list[Path]:
 
 
 def import_path(path: Path | str, received_at: datetime | None = None,
-                claims_for_set: Callable[[str, str], list[str]] | None = None) -> ImportSummary:
+                claims_for_set: Callable[[str, str], list[str]] | None = None, strict: bool = False) -> ImportSummary:
     """Import one file or every file under a folder (hidden files skipped)."""
     received_at = received_at or utcnow()
     root = Path(path)
@@ -174,5 +181,5 @@ def import_path(path: Path | str, received_at: datetime | None = None,
             pf.errors.append(X12Error("file", f"cannot read file: {exc.strerror}", None, b"", source))
             summary.files.append(pf)
             continue
-        summary.files.append(parse_bytes(data, source, received_at, claims_for_set))
+        summary.files.append(parse_bytes(data, source, received_at, claims_for_set, strict))
     return summary

@@ -38,8 +38,8 @@ def _adjustments(seg: Segment) -> list[Adjustment]:
     return out
 
 
-def _procedure(seg: Segment, delims: Delimiters, findings: list[Finding], st02: str) -> tuple[str, list[str]]:
-    composite = seg.get(1)
+def _procedure(seg: Segment, delims: Delimiters, findings: list[Finding], st02: str, element: int = 1) -> tuple[str, list[str]]:
+    composite = seg.get(element)
     comp = delims.component
     if comp not in composite:
         m = re.match(r"^[A-Z]{2}([^A-Za-z0-9 ])", composite)
@@ -48,17 +48,30 @@ def _procedure(seg: Segment, delims: Delimiters, findings: list[Finding], st02: 
             findings.append(Finding("SYN-COMPONENT", "warning", f"SVC01 uses {comp!r} as component separator instead of the declared {delims.component!r}", seg.position, control_number=st02))
     parts = composite.split(comp)
     if len(parts) < 2 or not parts[1]:
-        raise X12SyntaxError("SVC01 composite has no procedure code (expected qualifier, component separator, code)", seg.position)
+        raise X12SyntaxError(f"SVC{element:02d} composite has no procedure code (expected qualifier, component separator, code)", seg.position)
     return parts[1], [p for p in parts[2:6] if p]
 
 
 def _line_number(value: str, claim_id: str) -> int | None:
-    if value.isdigit():
-        return int(value)
-    m = re.match(r"^(.*)L(\d{1,4})$", value)
+    """Our line number from a REF*6R line item control number, only when it carries one:
+    plain digits ("3"), or our claim id followed by L/-/_ and digits ("CF0123L3",
+    "CF0123-003"). Anything else (a payer's own reference such as "CLM123456-001" on another
+    claim id) gives None; the whole reference is kept either way."""
+    value = value.strip()
+    if value.isdigit() and len(value) <= 4:
+        return int(value) or None
+    m = re.match(r"^(.*?)[L_-](\d{1,4})$", value)
     if m and (m.group(1) == claim_id or not m.group(1)):
-        return int(m.group(2))
+        return int(m.group(2)) or None
     return None
+
+
+def _amount_segment(seg: Segment, target: dict, what: str) -> None:
+    """AMT / QTY: qualifier (01) and amount (02) into ``target`` (the last one of a qualifier wins)."""
+    qualifier = seg.get(1).strip()
+    if not qualifier:
+        raise X12SyntaxError(f"{what}01 qualifier is missing", seg.position)
+    target[qualifier] = money(seg.get(2), f"{what}02 {qualifier} amount", seg.position)
 
 
 class _ClaimBuilder:
@@ -68,13 +81,17 @@ class _ClaimBuilder:
         self.claim_cas: list[Adjustment] = []
         self.remarks: list[str] = []
         self.lines: list[dict] = []
+        self.amounts: dict = {}
+        self.quantities: dict = {}
         self.error: X12SyntaxError | None = None
 
 
 def read_835(txn: TransactionSet, data: bytes, delims: Delimiters, source: str = "", received_at: datetime | None = None
              ) -> tuple[Remittance | None, list[X12Error]]:
     """Parse one 835 transaction set. Claim-level problems become claim error records
-    (the other claims still flow); header problems fail the whole transaction set."""
+    (the other claims still flow); header problems fail the whole transaction set.
+    Envelope problems the walker tolerated (``txn.structural_warnings``, e.g. an SE01
+    count mismatch) are carried on every adjudication of the set."""
     received_at = received_at or utcnow()
     st02 = txn.control_number
     src = f"{source}#{txn.group.interchange.control_number}/{txn.group.control_number}/{st02}" if source else f"x12-835:{txn.group.interchange.control_number}:{txn.group.control_number}:{st02}"
@@ -133,11 +150,14 @@ def read_835(txn: TransactionSet, data: bytes, delims: Delimiters, source: str =
             if sid == "SVC":
                 code, mods = _procedure(seg, delims, findings, st02)
                 units = seg.get(5) or None
+                original = _procedure(seg, delims, findings, st02, element=6) if seg.get(6) else (None, [])
                 line = {"seg": seg, "code": code, "mods": mods,
                         "charge": money(seg.get(2), "SVC02 line charge", seg.position),
                         "paid": money(seg.get(3), "SVC03 line paid amount", seg.position),
                         "units": quantity(units, "SVC05 units paid", seg.position) if units else None,
-                        "cas": [], "remarks": [], "line_number": None}
+                        "original_code": original[0], "original_mods": original[1],
+                        "original_units": quantity(seg.get(7), "SVC07 original units", seg.position),
+                        "cas": [], "remarks": [], "line_number": None, "ref_6r": None, "amounts": {}, "quantities": {}}
                 current.lines.append(line)
             elif sid == "CAS":
                 (line["cas"] if line is not None else current.claim_cas).extend(_adjustments(seg))
@@ -148,7 +168,12 @@ def read_835(txn: TransactionSet, data: bytes, delims: Delimiters, source: str =
             elif sid == "LQ" and line is not None and seg.get(2):
                 line["remarks"].append(seg.get(2))
             elif sid == "REF" and line is not None and seg.get(1) == "6R":
+                line["ref_6r"] = seg.get(2) or None
                 line["line_number"] = _line_number(seg.get(2), current.clp.get(1))
+            elif sid == "AMT":
+                _amount_segment(seg, line["amounts"] if line is not None else current.amounts, "AMT")
+            elif sid == "QTY":
+                _amount_segment(seg, line["quantities"] if line is not None else current.quantities, "QTY")
         except X12SyntaxError as exc:
             current.error = exc
     payer_id = payer_ids.get("2U") or payer_ids.get("N1") or (trn.get(3) if trn else "") or ""
@@ -171,6 +196,8 @@ def read_835(txn: TransactionSet, data: bytes, delims: Delimiters, source: str =
             if cb.error is not None:
                 raise cb.error
             adj = _build_adjudication(cb, payer_id, remit_date, remittance.trace_number, received_at, src, findings, st02)
+            if getattr(txn, "structural_warnings", None):
+                adj = adj.model_copy(update={"structural_warnings": list(txn.structural_warnings)})
         except X12SyntaxError as exc:
             errors.append(X12Error("claim", f"claim {clp.get(1) or '?'}: {exc.reason}", exc.position or clp.position, raw, source, st02, "835"))
             continue
@@ -222,14 +249,18 @@ def _build_adjudication(cb: _ClaimBuilder, payer_id: str, remit_date: date, trac
         if ln["charge"] - line_cas != ln["paid"]:
             findings.append(Finding("BAL-LINE", "error", f"claim {claim_id}: SVC02 {ln['charge']} - sum(CAS) {line_cas} != SVC03 {ln['paid']}", ln["seg"].position, claim_id, st02))
         lines.append(ServicePayment(line_number=ln["line_number"], procedure_code=ln["code"], modifiers=ln["mods"], charge=ln["charge"],
-                                    paid_amount=ln["paid"], units_paid=ln["units"], adjustments=ln["cas"], remark_codes=ln["remarks"]))
+                                    paid_amount=ln["paid"], units_paid=ln["units"], adjustments=ln["cas"], remark_codes=ln["remarks"],
+                                    line_item_control_number=ln["ref_6r"], original_procedure_code=ln["original_code"],
+                                    original_modifiers=ln["original_mods"], original_units=ln["original_units"],
+                                    allowed_amount=ln["amounts"].get("B6"), amounts=ln["amounts"], quantities=ln["quantities"]))
     if charge - cas_total != paid:
         findings.append(Finding("BAL-CLAIM", "error", f"claim {claim_id}: CLP03 {charge} - sum(CAS) {cas_total} != CLP04 {paid}", pos, claim_id, st02))
     return Adjudication(
         adjudication_id=adjudication_id(payer_id, claim_id, pccn, status, remit_date), claim_id=claim_id, payer_id=payer_id,
         payer_claim_control_number=pccn, claim_status_code=status, total_charge=charge, paid_amount=paid,
         patient_responsibility=pr, remittance_date=remit_date, trace_number=trace, claim_adjustments=cb.claim_cas,
-        remark_codes=cb.remarks, service_lines=lines, received_at=received_at, source=src,
+        remark_codes=cb.remarks, service_lines=lines, claim_amounts=cb.amounts, claim_quantities=cb.quantities,
+        received_at=received_at, source=src,
     )
 
 

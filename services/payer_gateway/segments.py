@@ -55,6 +55,7 @@ class TransactionSet:
     segments: list[Segment]     # ST .. SE inclusive (SE may be missing: see ``complete``)
     group: "FunctionalGroup"
     complete: bool = True
+    structural_warnings: list[str] = field(default_factory=list)  # tolerated envelope problems (SE01 count)
 
     @property
     def code(self) -> str:
@@ -180,12 +181,15 @@ def parse_date6(value: str) -> date | None:
         return None
 
 
-def walk(data: bytes, source: str = "") -> tuple[EnvelopeResult, str, Delimiters | None]:
+def walk(data: bytes, source: str = "", strict: bool = False) -> tuple[EnvelopeResult, str, Delimiters | None]:
     """Split a file into interchanges / groups / transaction sets.
 
     Returns the envelope result, the latin-1 text and the delimiters of the first ISA.
     Envelope errors never drop a well-formed transaction set; a transaction set without its
-    SE, with a wrong SE01 count or a mismatching SE02 is returned as an error record."""
+    SE or with a mismatching SE02 is returned as an error record. A wrong SE01 segment count
+    alone (X12.6: SE01 is the number of segments ST..SE) is an error record only when
+    ``strict``; otherwise the set goes on with a structural warning (finding ENV-SE01) and
+    the reader still refuses it unless it balances."""
     out = EnvelopeResult()
     text = data.decode("latin-1")
     lead = len(text) - len(text.lstrip(" \t\r\n\x00\ufeff"))
@@ -271,11 +275,17 @@ def walk(data: bytes, source: str = "") -> tuple[EnvelopeResult, str, Delimiters
             txn.segments.append(seg)
             count = len(txn.segments)
             problems = []
+            se01 = None
             if seg.get(1) != str(count):
-                problems.append(f"SE01 segment count {seg.get(1)!r} does not match the {count} segments ST..SE")
+                se01 = f"SE01 segment count {seg.get(1)!r} does not match the {count} segments ST..SE"
+                problems.append(se01)
             if seg.get(2) != txn.control_number:
                 problems.append(f"SE02 control number {seg.get(2)!r} does not match ST02 {txn.control_number!r}")
-            if problems:
+            if problems == [se01] and not strict:
+                txn.structural_warnings.append(se01)
+                out.findings.append(Finding("ENV-SE01", "warning", f"{se01}: posted with a structural warning (strict envelopes off)", pos, control_number=txn.control_number))
+                txn.group.transactions.append(txn)
+            elif problems:
                 out.errors.append(X12Error("transaction", "; ".join(problems), pos, raw(txn.st, seg), source, txn.control_number, txn.code))
             else:
                 txn.group.transactions.append(txn)

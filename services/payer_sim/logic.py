@@ -56,6 +56,12 @@ class SimConfig:
     })
     profiles: dict[str, PayerProfile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
     remit_lag_days: tuple[int, int] = (7, 30)
+    # contract variance, on lines whose claim carries an expected allowed amount (Claim v2):
+    # other lines are allowed exactly as expected, so a correct comparison flags only these
+    underpay_rate: float = 0.08  # share of priced, paid lines allowed below expectation (beyond tolerance)
+    downcode_rate: float = 0.04  # share of priced E/M visit lines paid as the next lower level (SVC06 = billed)
+    overpay_rate: float = 0.01  # share of priced lines allowed above expectation (refund liability)
+    allowed_amount_rate: float = 0.5  # share of lines that carry AMT*B6 (the others leave allowed to be derived)
 
     def __post_init__(self) -> None:
         unknown = set(self.denial_rates) - set(DENIAL_KINDS)
@@ -71,6 +77,41 @@ class SimConfig:
 def rng_for(claim_id: str, seed: int) -> random.Random:
     """One independent, reproducible stream per (seed, claim id), whatever the claim order."""
     return random.Random(int.from_bytes(hashlib.sha256(f"payer-sim\x1f{seed}\x1f{claim_id}".encode()).digest()[:8], "big"))
+
+
+DOWNCODE = {"99215": "99214", "99214": "99213", "99213": "99212", "99205": "99204", "99204": "99203", "99203": "99202"}
+
+
+@dataclass(frozen=True)
+class Variance:
+    """What the simulator does to one priced line's allowed amount (the seeded truth)."""
+
+    kind: str  # underpaid | downcoded | overpaid
+    allowed: Decimal
+    paid_code: str
+
+
+def seeded_variances(claim: Claim, config: "SimConfig") -> dict[int, Variance]:
+    """Lines the simulator pays off-contract, by line number (deterministic per seed and claim
+    id, independent of the denial draw). Denied lines are left out by ``adjudicate``."""
+    rng = random.Random(int.from_bytes(hashlib.sha256(f"payer-sim-variance\x1f{config.seed}\x1f{claim.claim_id}".encode()).digest()[:8], "big"))
+    out: dict[int, Variance] = {}
+    for line in claim.lines:
+        exp = line.expected_allowed
+        u = rng.random()
+        shortfall_share = Decimal(str(round(rng.uniform(0.06, 0.25), 2)))
+        if exp is None or exp.amount is None or exp.amount <= 0:
+            continue
+        expected, tol = exp.amount, exp.tolerance_amount
+        gap = max(money(expected * shortfall_share), tol + Decimal("1.00"))
+        if u < config.downcode_rate and line.procedure_code in DOWNCODE:
+            out[line.line_number] = Variance("downcoded", max(ZERO, money(expected - max(money(expected * Decimal("0.28")), tol + Decimal("1.00")))),
+                                             DOWNCODE[line.procedure_code])
+        elif u < config.downcode_rate + config.underpay_rate and gap < expected:
+            out[line.line_number] = Variance("underpaid", expected - gap, line.procedure_code)
+        elif u < config.downcode_rate + config.underpay_rate + config.overpay_rate and expected + gap <= money(line.charge):
+            out[line.line_number] = Variance("overpaid", expected + gap, line.procedure_code)
+    return out
 
 
 def _is_visit(line: ServiceLine) -> bool:
@@ -114,6 +155,8 @@ def adjudicate(claim: Claim, config: SimConfig | None = None) -> Adjudication:
     copay_left = prof.copay
     claim_remarks: list[str] = []
     lines: list[ServicePayment] = []
+    variances = seeded_variances(claim, config)
+    b6_rng = rng_for(claim.claim_id + "\x1fb6", config.seed)
     for i, line in enumerate(claim.lines):
         charge = money(line.charge)
         denied_here = kind in WHOLE_CLAIM or i == hit
@@ -126,7 +169,15 @@ def adjudicate(claim: Claim, config: SimConfig | None = None) -> Adjudication:
                                         modifiers=list(line.modifiers), charge=charge, paid_amount=ZERO,
                                         units_paid=ZERO, adjustments=adjs, remark_codes=remarks))
             continue
-        allowed = min(money(charge * prof.allowed_ratio), charge)
+        paid_code, original = line.procedure_code, None
+        expected = line.expected_allowed.amount if line.expected_allowed is not None else None
+        if expected is not None:
+            v = variances.get(line.line_number)
+            allowed = min(v.allowed if v else expected, charge)
+            if v is not None and v.paid_code != line.procedure_code:
+                paid_code, original = v.paid_code, line.procedure_code
+        else:
+            allowed = min(money(charge * prof.allowed_ratio), charge)
         adjs = []
         if charge - allowed > 0:
             adjs.append(Adjustment(group_code=CO, reason_code="45", amount=charge - allowed))
@@ -145,9 +196,12 @@ def adjudicate(claim: Claim, config: SimConfig | None = None) -> Adjudication:
         if coins > 0:
             adjs.append(Adjustment(group_code=PR, reason_code="2", amount=coins))
             remaining -= coins
-        lines.append(ServicePayment(line_number=line.line_number, procedure_code=line.procedure_code,
+        with_b6 = b6_rng.random() < config.allowed_amount_rate
+        lines.append(ServicePayment(line_number=line.line_number, procedure_code=paid_code,
                                     modifiers=list(line.modifiers), charge=charge, paid_amount=remaining,
-                                    units_paid=money(Decimal(line.units)), adjustments=adjs, remark_codes=[]))
+                                    units_paid=money(Decimal(line.units)), adjustments=adjs, remark_codes=[],
+                                    original_procedure_code=original, original_modifiers=list(line.modifiers) if original else [],
+                                    allowed_amount=allowed if with_b6 else None, amounts={"B6": allowed} if with_b6 else {}))
     if kind in WHOLE_CLAIM:
         claim_remarks = list(DENIAL_REMARKS[kind])
     paid = sum((l.paid_amount for l in lines), ZERO)

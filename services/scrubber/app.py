@@ -49,7 +49,9 @@ SERVICE = "scrubber"
 def build_scrubber(settings: Settings, reference: ScrubReference | None = None) -> Scrubber:
     secret = settings.scrubber_day_key_secret.get_secret_value().encode() if settings.scrubber_day_key_secret else DEFAULT_DAY_KEY_SECRET
     ref = reference or ScrubReference.load(settings.scrubber_refdata_dir, payers_file=settings.scrubber_payers_file)
-    return Scrubber(ref, day_key_secret=secret)
+    from claimflow.reimbursement.contracts import build_pricer
+
+    return Scrubber(ref, day_key_secret=secret, pricer=build_pricer(settings))
 
 
 def build_app(settings: Settings | None = None, reference: ScrubReference | None = None, **overrides) -> faust.App:

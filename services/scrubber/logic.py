@@ -147,8 +147,9 @@ class EncounterFacts:
 
 class Scrubber:
     def __init__(self, ref: ScrubReference, *, families: list[EditFamily] | None = None,
-                 day_key_secret: bytes = DEFAULT_DAY_KEY_SECRET):
+                 day_key_secret: bytes = DEFAULT_DAY_KEY_SECRET, pricer=None):
         self.ref = ref
+        self.pricer = pricer  # claimflow.reimbursement.contracts.Pricer: expected allowed per line (Claim v2)
         self.families = [edits.FAMILIES[f] for f in (families or list(edits.FAMILIES))]
         self._secret = day_key_secret
 
@@ -173,6 +174,8 @@ class Scrubber:
             families = sorted({f.family for f in errors}, key=lambda f: f.value)
             held = HeldClaim(claim_id=claim.claim_id, claim=claim, held_at=now, error_count=len(errors), rule_families=families)
             return ScrubResult(None, held, None, tuple(findings))
+        if self.pricer is not None:
+            claim = self.pricer.annotate(claim)
         return ScrubResult(claim, None, history_updates_for(claim, self.day_key(claim)), tuple(findings))
 
     def scrub(self, coded: CodedEncounter, history: ClaimHistory, now: datetime) -> ScrubResult:

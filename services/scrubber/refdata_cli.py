@@ -10,6 +10,7 @@ layout. Hook it into the main CLI with ``cli.add_command(refdata)``.
     refdata import rarc rarc.csv --out DIR
     refdata import icd10cm --out DIR              (the installed simple-icd-10-cm, FY2026)
     refdata import icd10cm icd10cm_order_2025.txt --fy 2025 --out DIR
+    refdata import pfs  rvu25d/ --out DIR          (Medicare PFS RVU bundle: PPRRVU, GPCI, LOCCO)
     refdata show DIR
 
 Start the scrubber with DIR (``ScrubReference.load(DIR)``); anything not imported stays on
@@ -24,7 +25,7 @@ import click
 
 from services.scrubber import refdata as rd
 
-KINDS = ("ptp", "mue", "addon", "hcpcs", "mce", "carc", "rarc", "icd10cm")
+KINDS = ("ptp", "mue", "addon", "hcpcs", "mce", "carc", "rarc", "icd10cm", "pfs")
 
 
 def run_import(kind: str, sources: list[Path], out: Path, version: str | None = None, fy: int | None = None) -> tuple[int, Path, str]:
@@ -37,6 +38,10 @@ def run_import(kind: str, sources: list[Path], out: Path, version: str | None = 
         else:  # the installed simple-icd-10-cm release
             cs, fy = rd.simple_icd10cm_code_set(), fy or rd.SIMPLE_ICD10CM_FY
         return len(cs.codes), rd.write_icd10cm(cs, out, fy), cs.version
+    if kind == "pfs":  # Medicare PFS RVU bundle folder (claimflow/reimbursement)
+        from claimflow.reimbursement.cli import import_pfs_to
+
+        return import_pfs_to(sources, out, version)
     if not sources:
         raise click.UsageError(f"{kind} needs a source file")
     if kind == "ptp":

@@ -23,7 +23,7 @@ from claimflow.codec import Codec
 from claimflow.kafkaio import read_topic, topic_sizes, wait_for
 from claimflow.models import AppealAction, AppealActionKind, AppealOutcome, AppealOutcomeKind, DenialWorkItem, FilingMethod, utcnow
 from claimflow.publish import publish_records
-from claimflow.services import spawn, wait_assigned, wait_healthy
+from claimflow_app.services import spawn, wait_assigned, wait_healthy
 from claimflow.synthetic import EncounterGenerator
 from services.adjudicator.actions import action_id_for
 from tests.harness import Pipeline, _reset_topics

@@ -29,6 +29,7 @@ from claimflow.models import (
     AppealLevel, AppealOutcome, AppealOutcomeKind, CorrectionRequest, PatientBill,
     AppealAction, AppealActionKind, FilingMethod, NoActionDisposition, WorkItemEvidence, WorkItemKind,
 )
+from claimflow.models import ExpectedAllowed, UnderpaymentKind, UnderpaymentWorkItem
 
 
 def sample_records():
@@ -55,7 +56,11 @@ def sample_records():
     claim = Claim(claim_id="CF0123", encounter_id=enc.encounter_id, encounter_version=1, created_at=now, patient=enc.patient,
                   coverage=enc.coverage, rendering_provider=enc.rendering_provider, billing_provider=enc.billing_provider,
                   date_of_service=enc.date_of_service, place_of_service="11", diagnoses=[d.code for d in dx],
-                  lines=[ServiceLine(line_number=1, procedure_code="99213", modifiers=["25"], units=1, charge=Decimal("110.00"), diagnosis_pointers=[1, 2])],
+                  lines=[ServiceLine(line_number=1, procedure_code="99213", modifiers=["25"], units=1, charge=Decimal("110.00"), diagnosis_pointers=[1, 2],
+                                         expected_allowed=ExpectedAllowed(amount=Decimal("91.20"), basis="medicare_pfs", payer_id="MCR01",
+                                                                          contract_term="100% of Medicare", dataset="PFS", dataset_version="RVU25D",
+                                                                          locality="TX-18", setting="nonfacility", formula="[...] x 32.3465",
+                                                                          inputs={"work_rvu": "1.30"}, tolerance_amount=Decimal("0.50")))],
                   total_charge=Decimal("110.00"), findings=[finding.model_copy(update={"severity": Severity.WARNING})])
     held = HeldClaim(claim_id="CF0123", claim=claim.model_copy(update={"findings": [finding]}), held_at=now, error_count=1,
                      rule_families=[EditFamily.NCCI_PTP])
@@ -85,7 +90,14 @@ def sample_records():
     outcome = AppealOutcome(outcome_id="AO1", work_item_id="WI1", claim_id=adj.claim_id, payer_id=adj.payer_id, reason_code="50",
                             appeal_level=AppealLevel.REDETERMINATION, outcome=AppealOutcomeKind.OVERTURNED, recovered_amount=Decimal("140.00"),
                             decided_on=date(2027, 1, 5), received_at=now)
+    under = UnderpaymentWorkItem(work_item_id="UP1", claim_id=adj.claim_id, adjudication_id=adj.adjudication_id, payer_id=adj.payer_id,
+                                 line_number=1, kind=UnderpaymentKind.DOWNCODED, procedure_code="99214", adjudicated_procedure_code="99213",
+                                 downcoded=True, refund_liability=False, expected_amount=Decimal("131.20"), allowed_amount=Decimal("91.20"),
+                                 allowed_source="AMT*B6", paid_amount=Decimal("72.96"), recoverable_amount=Decimal("40.00"),
+                                 tolerance_amount=Decimal("0.50"), contract_term="100% of Medicare", dataset="PFS", dataset_version="RVU25D",
+                                 evidence={"row": "99214"}, explanation="downcoded", remittance_date=adj.remittance_date, created_at=now)
     records = {
+        "UnderpaymentWorkItem": under,
         "CorrectionRequest": correction, "PatientBill": bill, "AppealOutcome": outcome,
         "AppealAction": action, "NoActionDisposition": no_action,
         "EncounterEvent": enc, "CodedEncounter": coded, "CodingReviewItem": review, "Claim": claim, "HeldClaim": held,

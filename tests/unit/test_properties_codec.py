@@ -102,6 +102,16 @@ SAMPLES = _samples()
 # --- round trips ------------------------------------------------------------------------------
 
 
+def _project(decoded, written):
+    """``decoded`` cut down to the shape of ``written``: fields a newer reader added to any
+    nested record are dropped, so what the old writer wrote can be compared exactly."""
+    if isinstance(written, dict) and isinstance(decoded, dict):  # a map projected on its own keys is itself
+        return {k: _project(decoded.get(k), v) for k, v in written.items()}
+    if isinstance(written, list) and isinstance(decoded, list) and len(written) == len(decoded):
+        return [_project(d, w) for d, w in zip(decoded, written)]
+    return decoded
+
+
 @pytest.mark.parametrize("sv", ALL_VERSIONS, ids=lambda sv: f"{sv.name}.v{sv.version}")
 @PROFILE
 @given(data=st.data())
@@ -114,7 +124,7 @@ def test_schema_generated_records_round_trip(sv, data):
     if sv is latest:
         assert decoded == record
     else:  # an older writer resolves to the latest reader: its fields kept, new ones defaulted
-        assert {k: decoded[k] for k in record} == record
+        assert _project(decoded, record) == record  # also inside nested records (e.g. Claim v2 lines)
         added = {f["name"]: f for f in latest.schema["fields"] if f["name"] not in record}
         assert all(decoded[name] == f.get("default") for name, f in added.items())
 
