@@ -9,6 +9,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from claimflow.reach import preflight
 from claimflow.settings import Settings, get_settings
 from claimflow.topics import ALL_TABLES, TopicConfig, load_catalog
 
@@ -21,6 +22,7 @@ class CreateReport:
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
+    preflight(settings)
     return KafkaAdminClient(client_id="claimflow-admin", request_timeout_ms=15000, **settings.kafka_python_config())
 
 

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import click
 
+from claimflow.cli_errors import ClaimflowGroup
 from claimflow.settings import get_settings
+from services.ops.runner import run_help
 
 
-@click.group()
+@click.group(cls=ClaimflowGroup)
 def main() -> None:
     """claimflow: event-driven medical billing and coding on Apache Kafka."""
 
@@ -98,42 +100,12 @@ def topics_list() -> None:
 # --- services ---------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(help=run_help())
 @click.argument("service")
 def run(service: str) -> None:
-    """Run SERVICE (coder, scrubber, adjudicator) or `all` (one process each)."""
-    from claimflow import services
+    from services.ops.runner import run_command
 
-    if service == "fhir-gateway":
-        from services.fhir_gateway.app import run_gateway
-
-        run_gateway(get_settings())
-        return
-    if service != "all":
-        services.run_worker(service)
-        return
-    settings = get_settings()
-    log_dir = settings.data_dir / "logs"
-    procs = [services.spawn(s, log_dir) for s in services.SERVICES]
-    click.echo(f"started {', '.join(f'{p.service} (pid {p.proc.pid})' for p in procs)}; logs in {log_dir}")
-    stopping = False
-
-    def _stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    try:
-        while not stopping:
-            for p in procs:
-                if p.proc.poll() is not None:
-                    click.echo(f"{p.service} exited with {p.proc.returncode}", err=True)
-                    stopping = True
-            time.sleep(0.5)
-    finally:
-        for p in procs:
-            p.stop()
+    run_command(service)
 
 
 # --- data -------------------------------------------------------------------------------
@@ -175,9 +147,9 @@ def generate() -> None:
 
 
 @generate.command("encounters")
-@click.option("--count", default=200, show_default=True)
+@click.option("--count", default=200, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=7, show_default=True)
-@click.option("--defect-rate", default=0.1, show_default=True, help="share of encounters with a seeded claim defect")
+@click.option("--defect-rate", default=0.1, show_default=True, type=click.FloatRange(0, 1), help="share of encounters with a seeded claim defect")
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 def generate_encounters(count: int, seed: int, defect_rate: float, out: str) -> None:
     from claimflow.synthetic import EncounterGenerator
@@ -194,8 +166,8 @@ def generate_encounters(count: int, seed: int, defect_rate: float, out: str) -> 
 
 @generate.command("adjudications")
 @click.option("--encounters", "enc_file", type=click.Path(exists=True, dir_okay=False), required=True)
-@click.option("--share", default=0.5, show_default=True, help="share of encounters that get an adjudication")
-@click.option("--deny-rate", default=0.25, show_default=True)
+@click.option("--share", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="share of encounters that get an adjudication")
+@click.option("--deny-rate", default=0.25, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--seed", default=11, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 def generate_adjudications(enc_file: str, share: float, deny_rate: float, seed: int, out: str) -> None:

@@ -34,6 +34,9 @@ def ingest_fhir(paths: tuple[str, ...], references: tuple[str, ...], dry_run: bo
     summary = result.summary
     published = unchanged = 0
     if not dry_run and result.events:
+        from claimflow.reach import preflight
+
+        preflight(settings)  # before the progress bar: a broker that is down is one line, not a bar and a line
         publisher = EncounterPublisher(settings)
         try:
             with tqdm(total=len(result.events), unit="enc", desc="publish encounters", file=sys.stderr) as bar:
