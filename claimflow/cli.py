@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import sys
 import time
 from pathlib import Path
@@ -190,14 +189,21 @@ def generate_adjudications(enc_file: str, share: float, deny_rate: float, seed: 
 
 
 @main.command()
-@click.option("--count", default=200, show_default=True, help="encounters to publish")
+@click.option("--count", default=200, show_default=True, type=click.IntRange(min=1), help="encounters to publish")
 @click.option("--keep-running", is_flag=True, help="leave broker and services up afterwards")
-def demo(count: int, keep_running: bool) -> None:
-    """Run the whole pipeline end to end on a local broker and print a summary."""
+@click.option("--bootstrap", default=None, metavar="HOST:PORT",
+              help="send the encounters through the pipeline already running on this broker instead of starting one")
+@click.option("--explain", is_flag=True, help="after the summary, one line on what each figure means")
+def demo(count: int, keep_running: bool, bootstrap: str | None, explain: bool) -> None:
+    """Run the whole pipeline end to end on a broker of its own and print a summary of this run."""
     from claimflow.demo import run_demo
 
-    summary = run_demo(count=count, keep_running=keep_running)
+    summary = run_demo(count=count, keep_running=keep_running, bootstrap=bootstrap)
     click.echo(json.dumps(summary, indent=2))
+    if explain:
+        from services.ops.summary import explain_lines
+
+        click.echo("\n".join(explain_lines(summary)))
 
 
 from services.fhir_gateway.cli import ingest as _ingest_group  # noqa: E402
