@@ -221,6 +221,10 @@ from services.scrubber.corrections_cli import claims as _claims_group  # noqa: E
 
 main.add_command(_claims_group)
 
+from services.ops.dlq_cli import dlq as _dlq_group  # noqa: E402  (dead letters: list, show, replay, discard)
+
+main.add_command(_dlq_group)
+
 
 @main.group()
 def eval() -> None:  # noqa: A001

@@ -50,6 +50,9 @@ DLQ_SCRUBBER = TopicSpec("dlq.scrubber.v1", "original key", RAW, "Poison input o
 DLQ_ADJUDICATOR = TopicSpec("dlq.adjudicator.v1", "original key", RAW, "Poison input of the adjudicator.")
 DLQ_PAYER_SIM = TopicSpec("dlq.payer-sim.v1", "original key", RAW, "Poison input of the payer simulator.")
 DLQ_PAYER_GATEWAY = TopicSpec("dlq.payer-gateway.v1", "original key", RAW, "Poison input of the payer gateway (claims it cannot write, X12 files it cannot read).")
+DLQ_ACTIONS = TopicSpec("dlq.actions.v1", "dead-letter coordinates", "DlqAction",
+                        "Operators' replays and discards of dead letters (claimflow dlq); one action per dead letter.")
+AUDIT_ACCESS = TopicSpec("audit.access.v1", "record_id", "AccessEvent", "Every read of PHI by a person: who, role, what, when; no content.")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     ENCOUNTERS,
@@ -71,6 +74,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DLQ_ADJUDICATOR,
     DLQ_PAYER_SIM,
     DLQ_PAYER_GATEWAY,
+    DLQ_ACTIONS,
+    AUDIT_ACCESS,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR,
