@@ -92,8 +92,9 @@ def topics_list() -> None:
     from claimflow.kafkaio import topic_sizes
     from claimflow.topics import ALL_TOPICS
 
-    for name, n in topic_sizes([t.name for t in ALL_TOPICS]).items():
-        click.echo(f"{name:24s} {n:8d}")
+    from services.ops.tables import topic_rows
+
+    click.echo("\n".join(topic_rows(topic_sizes([t.name for t in ALL_TOPICS]))))
 
 
 # --- services ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from claimflow import topics
 from claimflow.dlq import headers_dict
 from claimflow.models import DlqAction, DlqActionKind
+from services.ops.tables import format_table
 
 REPLAY_HEADER = "dlq.replayed.from"
 _COORD = re.compile(r"^(?P<topic>[a-z0-9.-]+)(?::|\[)(?P<partition>\d+)(?::|\]@)(?P<offset>\d+)$")
@@ -173,17 +174,6 @@ def format_rows(rows: list[ListRow]) -> list[str]:
     head = ("SERVICE", "STAGE", "ERROR CLASS", "OPEN", "REPLAYED", "DISCARDED", "OLDEST", "NEWEST")
     body = [(r.service, r.stage, r.error_class, str(r.open), str(r.replayed), str(r.discarded), r.oldest, r.newest) for r in rows]
     return format_table(head, body, numeric={3, 4, 5})
-
-
-def format_table(head: tuple[str, ...], body: list[tuple[str, ...]], numeric: set[int] = frozenset()) -> list[str]:
-    """Columns as wide as their widest cell; numbers right-aligned."""
-    widths = [max(len(str(row[i])) for row in [head, *body]) for i in range(len(head))]
-
-    def fmt(row) -> str:
-        cells = [str(c).rjust(w) if i in numeric else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
-        return "  ".join(cells).rstrip()
-
-    return [fmt(head)] + [fmt(r) for r in body]
 
 
 @dataclass

@@ -9,7 +9,9 @@ codes go to coding review or hold the claim), so a settings fix stands in for it
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections import Counter
 
 import pytest
@@ -17,6 +19,7 @@ from click.testing import CliRunner
 
 from claimflow import reach, topics
 from claimflow.codec import Codec
+from claimflow.health import health_body
 from claimflow.kafkaio import read_topic, topic_sizes, wait_for
 from claimflow.models import AccessEvent, DlqAction
 from claimflow.publish import publish_records
@@ -70,6 +73,15 @@ def test_poison_fixed_replayed_once_and_second_replay_is_noop(kafka_broker, tmp_
         good = len(encounters) - len(poison_ids)
         assert wait_for(lambda: sum(topic_sizes(OUTCOMES, settings).values()) >= good
                         and topic_sizes([topics.DLQ_CODER.name], settings)[topics.DLQ_CODER.name] >= len(poison_ids), timeout=90)
+
+        # /healthz has one shape across services (the FHIR gateway's is checked in its unit tests)
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.port_for('coder')}/healthz", timeout=5) as resp:
+            assert json.loads(resp.read()) == health_body("coder") == {"service": "coder", "status": "ok"}
+        # topics list: the count column lines up whatever the topic name's length
+        table = cli("topics", "list").output.splitlines()
+        assert table[0].split() == ["TOPIC", "RECORDS"] and len(table) == len(topics.ALL_TOPICS) + 1
+        assert len({len(ln) for ln in table}) == 1
+        assert f"{topics.DLQ_CODER.name} " in next(ln for ln in table if ln.startswith(topics.DLQ_CODER.name))
 
         listed = cli("dlq", "list")
         assert listed.exit_code == 0, listed.output

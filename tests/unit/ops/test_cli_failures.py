@@ -128,3 +128,25 @@ def test_negative_and_out_of_range_values_are_refused(cli, tmp_path, encounters_
     line = _one_line_error(result)
     assert line.startswith("error: ") and where in line
     assert not (tmp_path / "e.jsonl").exists() and not (tmp_path / "a.jsonl").exists()
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--rendering-npi", "1234567890", "fails the NPI check digit"),
+    ("--billing-npi", "12345", "an NPI is 10 digits"),
+    ("--units", "-3", "-3 is not in the range x>=1"),
+    ("--charge", "-1.00", "an amount is a number of 0 or more"),
+    ("--charge", "12.345", "at most 2 decimals"),
+])
+def test_claims_correct_refuses_bad_values_in_one_line(cli, dead_bootstrap, option, value, words):
+    result = cli("claims", "correct", "CF123", "--by", "biller-1", "--line", "1", option, value,
+                 env={"CLAIMFLOW_KAFKA_BOOTSTRAP": dead_bootstrap})
+    assert result.exit_code == 2, result.output
+    line = _one_line_error(result)
+    assert words in line and option in line
+    assert "pydantic" not in line and "input_value" not in line
+
+
+def test_valid_npi_passes_the_edge_check():
+    from services.ops.params import NPI
+
+    assert NPI.convert("1234567893", None, None) == "1234567893"
