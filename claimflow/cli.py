@@ -116,29 +116,33 @@ def publish() -> None:
     """Publish JSON-lines files of contract records."""
 
 
-def _publish(kind: str, file: str) -> None:
+def _publish(kind: str, file: str, verbose: bool = False, report_file: str | None = None) -> None:
     from claimflow.publish import publish_file
+    from services.ops import findings
 
     report = publish_file(kind, file)
     click.echo(f"{kind}: accepted {report.accepted}, rejected {len(report.rejected)}")
-    for line, why in report.rejected[:50]:
-        click.echo(f"  line {line}: {why}", err=True)
+    findings.emit(findings.publish_items(file, report.rejected), verbose, report_file)
     if report.rejected:
         sys.exit(2)
 
 
 @publish.command("encounters")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def publish_encounters(file: str) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="list every rejected line on stderr")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="write every rejected line (number and reason) as JSON lines")
+def publish_encounters(file: str, verbose: bool, report_file: str | None) -> None:
     """Publish EncounterEvent JSON lines to encounters.v1."""
-    _publish("encounters", file)
+    _publish("encounters", file, verbose, report_file)
 
 
 @publish.command("adjudications")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def publish_adjudications(file: str) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="list every rejected line on stderr")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="write every rejected line (number and reason) as JSON lines")
+def publish_adjudications(file: str, verbose: bool, report_file: str | None) -> None:
     """Publish Adjudication JSON lines to adjudications.v1."""
-    _publish("adjudications", file)
+    _publish("adjudications", file, verbose, report_file)
 
 
 @main.group()
