@@ -59,8 +59,13 @@ ADJUDICATIONS = Counter(
 )
 DENIALS = Counter(
     "claimflow_denials_total",
-    "Denial adjustments by payer id, CAS group code and disposition.",
+    "Denial decisions by payer id, CAS group code and disposition; patient responsibility (PR deductible, coinsurance, copay) is not a denial and is counted by claimflow_patient_responsibility_total.",
     ["payer", "group", "disposition"],
+)
+PATIENT_RESPONSIBILITY = Counter(
+    "claimflow_patient_responsibility_total",
+    "Patient-responsibility decisions (bill the patient) by payer id and reason family (deductible, coinsurance, copay...).",
+    ["payer", "family"],
 )
 APPEAL_DOLLARS_AT_RISK = Gauge(
     "claimflow_appeal_dollars_at_risk",

@@ -51,6 +51,8 @@ def count(posting: Posting) -> None:
         metrics.ADJUDICATIONS.labels(payer, state).inc()
     for group, family, disposition in m.denials:
         metrics.DENIALS.labels(payer, group, disposition).inc()
+    for family in m.patient_shares:
+        metrics.PATIENT_RESPONSIBILITY.labels(payer, family).inc()
     if m.unknown_codes:
         metrics.UNKNOWN_REASON_CODES.inc(m.unknown_codes)
     for f in posting.findings:

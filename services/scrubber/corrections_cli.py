@@ -146,7 +146,7 @@ def correct_cmd(claim_id, corrected_by, reason, file_, line, code, modifiers, un
                                "total_charge": str(correction.claim.total_charge)}))
         return
     click.echo(f"correction {correction.correction_id} of claim {claim_id} sent (total charge {correction.claim.total_charge}, "
-               f"{len(correction.claim.service_lines)} line(s)); the scrubber re-scrubs it and releases or holds it again: "
+               f"{len(correction.claim.lines)} line(s)); the scrubber re-scrubs it and releases or holds it again: "
                f"see `claimflow claims held`")
 
 
