@@ -31,9 +31,15 @@ def kafka() -> None:
 @kafka.command("fetch")
 def kafka_fetch() -> None:
     """Resolve the broker jars with Maven into the cache."""
-    from claimflow.kafka_local import fetch_jars
+    from claimflow.kafka_local import fetch_jars, lib_dir
+    from services.ops.progress import working
 
-    click.echo(f"kafka jars in {fetch_jars()}")
+    settings = get_settings()
+    if not (lib_dir(settings) / f"kafka_2.13-{settings.kafka_version}.jar").exists():
+        click.echo(f"resolving Kafka {settings.kafka_version} jars from Maven Central (first time only, about a minute) ...", err=True)
+    with working("mvn dependency:copy-dependencies"):
+        libs = fetch_jars(settings)
+    click.echo(f"kafka jars in {libs}")
 
 
 @kafka.command("up")
