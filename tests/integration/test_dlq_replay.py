@@ -83,6 +83,14 @@ def test_poison_fixed_replayed_once_and_second_replay_is_noop(kafka_broker, tmp_
         assert len({len(ln) for ln in table}) == 1
         assert f"{topics.DLQ_CODER.name} " in next(ln for ln in table if ln.startswith(topics.DLQ_CODER.name))
 
+        # publish lists every rejected line with --report (line numbers and field locations only)
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text('{"adjudication_id": ""}\nnot json\n')
+        report = tmp_path / "rejects.jsonl"
+        rejected = cli("publish", "adjudications", str(bad), "--report", str(report))
+        assert rejected.exit_code == 2 and "accepted 0, rejected 2" in rejected.output
+        assert [json.loads(ln)["location"] for ln in report.read_text().splitlines()] == ["line 1", "line 2"]
+
         listed = cli("dlq", "list")
         assert listed.exit_code == 0, listed.output
         row = next(ln for ln in listed.output.splitlines() if ln.startswith("coder"))
