@@ -47,6 +47,8 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootst
             print(f"using the broker you named at {settings.kafka_bootstrap}: the services running there process the demo's "
                   f"encounters (ids end in -{plan.run_tag}); the figures count this run's records only", flush=True)
 
+        if plan.run_tag:  # on a shared broker, fresh visits: the same seed again would be duplicate claims (and held as such)
+            seed = int(plan.run_tag, 16)
         gen = EncounterGenerator(seed=seed, defect_rate=0.1)
         encounters = demo_run.tag_encounters([gen.encounter(i)[0] for i in range(count)], plan.run_tag)
         window = demo_run.open_window(encounters, settings)

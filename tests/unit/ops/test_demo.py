@@ -133,3 +133,28 @@ def test_every_summary_key_is_explained():
     lines = summary.explain_lines(shape)
     explained = {ln.split(":", 1)[0] for ln in lines}
     assert explained == set(summary.EXPLAIN)
+
+
+def test_bootstrap_mode_starts_no_broker_and_tags_its_encounters(listener, tmp_path):
+    from claimflow.synthetic import EncounterGenerator
+    from services.ops.demo_run import tag_encounters
+
+    base = Settings(demo_dir=tmp_path / "demo", demo_kafka_port=listener)  # its own port may even be taken
+    plan = plan_demo(base, bootstrap=f"127.0.0.1:{listener}")
+    assert plan.broker is None and plan.settings.kafka_bootstrap == f"127.0.0.1:{listener}"
+    encounters = [EncounterGenerator(seed=1).encounter(i)[0] for i in range(3)]
+    tagged = tag_encounters(encounters, plan.run_tag)
+    assert [e.encounter_id for e in tagged] == [f"{e.encounter_id}-{plan.run_tag}" for e in encounters]
+    assert plan_demo(base, bootstrap=f"127.0.0.1:{listener}").run_tag != plan.run_tag
+
+
+def test_bootstrap_mode_refuses_a_broker_that_is_down(dead_bootstrap_port, tmp_path):
+    from claimflow.reach import KafkaUnreachable
+
+    with pytest.raises(KafkaUnreachable):
+        plan_demo(Settings(demo_dir=tmp_path, kafka_connect_timeout_seconds=0.5), bootstrap=f"127.0.0.1:{dead_bootstrap_port}")
+
+
+@pytest.fixture
+def dead_bootstrap_port():
+    return free_port_in_range(21230)
