@@ -44,12 +44,17 @@ KAFKA_COMMANDS = [
     ["claims", "show", "C123"],
     ["run", "coder"],
     ["run", "all"],
+    ["dlq", "list"],
+    ["dlq", "show", "dlq.coder.v1:0:1"],
+    ["dlq", "replay", "--service", "coder", "--by", "ops1", "--reason", "fixed"],
+    ["dlq", "discard", "dlq.coder.v1:0:1", "--by", "ops1", "--reason", "duplicate"],
+    ["demo", "--bootstrap", "{dead}"],
 ]
 
 
 @pytest.mark.parametrize("argv", KAFKA_COMMANDS, ids=lambda a: " ".join(a[:2]))
 def test_commands_that_need_kafka_fail_with_one_line_and_exit_3(cli, dead_bootstrap, encounters_file, tmp_path, argv):
-    argv = [a.format(enc=encounters_file, tmp=tmp_path) for a in argv]
+    argv = [a.format(enc=encounters_file, tmp=tmp_path, dead=dead_bootstrap) for a in argv]
     env = {"CLAIMFLOW_KAFKA_BOOTSTRAP": dead_bootstrap, "CLAIMFLOW_KAFKA_CONNECT_TIMEOUT_SECONDS": "1",
            "CLAIMFLOW_DATA_DIR": str(tmp_path / "data")}
     result = cli(*argv, env=env)
