@@ -22,6 +22,9 @@ from claimflow.models import Adjudication, AdjustmentGroup, ClaimStatusChanged, 
 
 DENIED_STATUS = "4"
 DENIAL_GROUPS = frozenset({AdjustmentGroup.CONTRACTUAL_OBLIGATION, AdjustmentGroup.PAYER_INITIATED, AdjustmentGroup.OTHER_ADJUSTMENT})
+# contractual reductions that are paid correctly, never a denial reason: CO-45 charge above
+# the fee schedule, CO-253 sequestration
+NOT_DENIAL_REASONS = frozenset({("CO", "45"), ("CO", "253")})
 CORRECTIONS = frozenset({Disposition.CORRECT_AND_RESUBMIT, Disposition.CORRECTED_CLAIM_WITH_MODIFIER})
 ZERO = Decimal("0.00")
 
@@ -39,8 +42,8 @@ EXPLAIN: dict[str, str] = {
     "money.paid": "what the payers paid (CLP04)",
     "money.patient_responsibility": "what the payers say the patients owe (CLP05: deductible, coinsurance, copay)",
     "denials.claims_denied": "claims the payer denied outright (CLP02 = 4)",
-    "denials.lines_denied": "service lines paid zero with a CO, PI or OA adjustment, on claims not denied outright",
-    "denials.by_reason": "group-CARC of the CO, PI and OA adjustments on those denials (PR is never a denial), with counts",
+    "denials.lines_denied": "service lines paid zero with a CO, PI or OA adjustment (other than the CO-45 / CO-253 contractual reductions), on claims not denied outright",
+    "denials.by_reason": "group-CARC of the CO, PI and OA adjustments on those denials, with counts (PR, CO-45 and CO-253 are never denial reasons)",
     "denials.denied_dollars": "charges of the denied claims and lines",
     "patient_responsibility.claims": "claims with a patient share (PR adjustments)",
     "patient_responsibility.by_reason": "PR-1 deductible, PR-2 coinsurance, PR-3 copay (and other PR reasons): dollars",
@@ -54,6 +57,10 @@ EXPLAIN: dict[str, str] = {
     "broker_start_seconds": "time to start the demo's own broker",
     "pipeline_seconds": "publish to last outcome",
 }
+
+
+def _denial_adjustments(adjustments):
+    return [a for a in adjustments if a.group_code in DENIAL_GROUPS and (a.group_code.value, a.reason_code) not in NOT_DENIAL_REASONS]
 
 
 def _adjustments(adj: Adjudication):
@@ -74,12 +81,11 @@ def money_and_denials(adjudications: Iterable[Adjudication]) -> dict:
         if adj.claim_status_code == DENIED_STATUS:
             claims_denied += 1
             denied_dollars += adj.total_charge
-            for _, a in _adjustments(adj):
-                if a.group_code in DENIAL_GROUPS:
-                    reasons[f"{a.group_code.value}-{a.reason_code}"] += 1
+            for a in _denial_adjustments(a for _, a in _adjustments(adj)):
+                reasons[f"{a.group_code.value}-{a.reason_code}"] += 1
         else:
             for line in adj.service_lines:
-                denial = [a for a in line.adjustments if a.group_code in DENIAL_GROUPS]
+                denial = _denial_adjustments(line.adjustments)  # paid zero by the deductible alone is no denial
                 if line.paid_amount == 0 and line.charge > 0 and denial:
                     lines_denied += 1
                     denied_dollars += line.charge

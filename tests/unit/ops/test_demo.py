@@ -94,16 +94,16 @@ def _line(code: str, charge: str, paid: str, *adjs: Adjustment) -> ServicePaymen
 def test_patient_responsibility_is_not_a_denial():
     adjs = [
         _adj("C1", "1", "100.00", "60.00", "30.00", lines=[_line("99213", "100.00", "60.00", _a("CO", "45", "10.00"), _a("PR", "2", "30.00"))]),
-        _adj("C2", "1", "50.00", "0.00", "50.00", lines=[_line("99212", "50.00", "0.00", _a("PR", "1", "50.00"))]),
-        _adj("C3", "4", "200.00", "0.00", "0.00", claim_adj=[_a("CO", "50", "200.00")]),
+        _adj("C2", "1", "50.00", "0.00", "40.00", lines=[_line("99212", "50.00", "0.00", _a("CO", "45", "10.00"), _a("PR", "1", "40.00"))]),
+        _adj("C3", "4", "200.00", "0.00", "0.00", claim_adj=[_a("CO", "50", "180.00"), _a("CO", "45", "20.00")]),
         _adj("C4", "1", "300.00", "100.00", "0.00", lines=[_line("99214", "150.00", "100.00", _a("CO", "45", "50.00")),
                                                           _line("93000", "150.00", "0.00", _a("CO", "97", "150.00"))]),
     ]
     out = summary.money_and_denials(adjs)
     assert out["denials"] == {"claims_denied": 1, "lines_denied": 1, "by_reason": {"CO-50": 1, "CO-97": 1}, "denied_dollars": "350.00"}
-    # C2 is paid zero but only by the patient's deductible: patient responsibility, not a denial
-    assert out["patient_responsibility"] == {"claims": 2, "by_reason": {"PR-1": "50.00", "PR-2": "30.00"}}
-    assert out["money"] == {"charged": "650.00", "allowed": "240.00", "paid": "160.00", "patient_responsibility": "80.00"}
+    # C2 is paid zero, but by the fee-schedule reduction and the deductible: patient responsibility, not a denial
+    assert out["patient_responsibility"] == {"claims": 2, "by_reason": {"PR-1": "40.00", "PR-2": "30.00"}}
+    assert out["money"] == {"charged": "650.00", "allowed": "230.00", "paid": "160.00", "patient_responsibility": "70.00"}
 
 
 def _item(cid: str, disposition: str, amount: str) -> DenialWorkItem:
