@@ -155,3 +155,32 @@ def test_valid_npi_passes_the_edge_check():
     from services.ops.params import NPI
 
     assert NPI.convert("1234567893", None, None) == "1234567893"
+
+
+def test_stop_all_signals_every_service_at_once(tmp_path):
+    """`run all` stops its children together: every child has its SIGTERM before the first
+    one has finished shutting down (an ordering check, not a speed one)."""
+    from claimflow.services import ServiceProcess
+    from services.ops.runner import stop_all
+
+    script = ("import signal, sys, time, pathlib\n"
+              "out = pathlib.Path(sys.argv[1])\n"
+              "def stop(*a):\n"
+              "    (out / 'got').write_text(repr(time.monotonic())); time.sleep(1)\n"
+              "    (out / 'exit').write_text(repr(time.monotonic())); sys.exit(0)\n"
+              "signal.signal(signal.SIGTERM, stop)\n"
+              "(out / 'ready').write_text('1')\n"
+              "time.sleep(60)\n")
+    dirs = [tmp_path / f"svc{i}" for i in range(3)]
+    for d in dirs:
+        d.mkdir()
+    procs = [ServiceProcess(d.name, subprocess.Popen([sys.executable, "-c", script, str(d)]), d / "log") for d in dirs]
+    import time
+
+    while not all((d / "ready").exists() for d in dirs):
+        time.sleep(0.05)
+    stop_all(procs)
+    assert [p.proc.returncode for p in procs] == [0, 0, 0]
+    got = [float((d / "got").read_text()) for d in dirs]
+    exited = [float((d / "exit").read_text()) for d in dirs]
+    assert max(got) < min(exited), "a child was signalled only after another had stopped"
