@@ -14,7 +14,7 @@ from claimflow.services import spawn, wait_assigned
 from claimflow.settings import get_settings
 from claimflow.synthetic import EncounterGenerator
 from services.ops import demo_run
-from services.ops.runner import wait_up
+from services.ops.runner import stop_all, wait_up
 
 DEMO_SERVICES = demo_run.DEMO_SERVICES
 
@@ -69,7 +69,6 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootst
         return summary
     finally:
         if not keep_running:
-            for p in procs:
-                p.stop()
+            stop_all(procs)
             if broker is not None:
                 broker.stop()
