@@ -11,6 +11,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from claimflow.catalog import load_catalog
+from claimflow.reach import preflight
 from claimflow.settings import Settings, get_settings
 from claimflow.topics import DEFAULT_REPLICATION_FACTOR, topic_configs
 
@@ -23,6 +24,7 @@ class CreateReport:
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
+    preflight(settings)
     return KafkaAdminClient(client_id="claimflow-admin", request_timeout_ms=15000, **settings.kafka_python_config())
 
 

@@ -9,11 +9,13 @@ from typing import Iterable, Iterator
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from claimflow.reach import preflight
 from claimflow.settings import Settings, get_settings
 
 
 def producer(settings: Settings | None = None, **overrides) -> KafkaProducer:
     settings = settings or get_settings()
+    preflight(settings)
     cfg = dict(acks="all", enable_idempotence=True, linger_ms=10, batch_size=65536, retries=10,
                max_in_flight_requests_per_connection=5, client_id="claimflow-cli")
     cfg.update(settings.kafka_python_config())
@@ -57,6 +59,7 @@ def _bounded(fn, seconds: float, what: str):
 def read_topic(topic: str, settings: Settings | None = None, timeout: float = 10.0, attempts: int = 3) -> list[Record]:
     """Read a topic from the beginning to its current end (no consumer group)."""
     settings = settings or get_settings()
+    preflight(settings)
     for attempt in range(attempts):
         try:
             return _bounded(lambda: _read_topic(topic, settings, timeout), timeout + 60.0, f"read {topic}")
@@ -95,6 +98,7 @@ def topic_sizes(topics: Iterable[str], settings: Settings | None = None, attempt
     """Number of records in each topic (end offset - beginning offset, summed over partitions)."""
     settings = settings or get_settings()
     topics = list(topics)
+    preflight(settings)
     for attempt in range(attempts):
         try:
             return _bounded(lambda: _topic_sizes(topics, settings), 30.0, "topic sizes")

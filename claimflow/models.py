@@ -795,6 +795,49 @@ class UnderpaymentWorkItem(Contract):
     explanation: str
     remittance_date: date
     created_at: datetime
+# --- operators: dead-letter actions and access audit ------------------------------------
+
+
+class DlqActionKind(str, Enum):
+    REPLAYED = "replayed"
+    DISCARDED = "discarded"
+
+
+class DlqAction(Contract):
+    """An operator's replay or discard of one dead letter, on ``dlq.actions.v1`` keyed by the
+    dead letter's coordinates; coordinates and classes only, never record content."""
+
+    avro_name: ClassVar[str] = "DlqAction"
+    action_id: str
+    action: DlqActionKind
+    dlq_topic: str
+    dlq_partition: int = Field(ge=0)
+    dlq_offset: int = Field(ge=0)
+    service: str
+    stage: str
+    error_class: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    replayed_to: str | None = None
+    reason: str
+    actor: str = Field(min_length=1)
+    acted_at: datetime
+
+
+class AccessEvent(Contract):
+    """One read of protected data by a person, on ``audit.access.v1`` keyed by record id."""
+
+    avro_name: ClassVar[str] = "AccessEvent"
+    event_id: str
+    user: str = Field(min_length=1)
+    role: str
+    action: str
+    record_type: str
+    record_id: str
+    reason: str | None = None
+    tool: str
+    accessed_at: datetime
 
 
 CONTRACT_MODELS: dict[str, type[Contract]] = {
@@ -816,5 +859,7 @@ CONTRACT_MODELS: dict[str, type[Contract]] = {
         AppealAction,
         NoActionDisposition,
         UnderpaymentWorkItem,
+        DlqAction,
+        AccessEvent,
     )
 }

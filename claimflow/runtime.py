@@ -273,7 +273,9 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
 
     @app.page("/healthz")
     async def _health(web, request):
-        return web.json({"service": service, "status": "ok"})
+        from claimflow.health import health_body
+
+        return web.json(health_body(service))
 
     return app
 

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     topic_replication_factor: int | None = Field(None, description="overrides deploy/topics.yaml defaults")
     kafka_session_timeout_seconds: float = Field(45.0, description="consumer group session timeout: how long a dead worker holds its partitions")
     kafka_heartbeat_interval_seconds: float = Field(3.0, description="consumer group heartbeat interval (well under the session timeout)")
+    kafka_connect_timeout_seconds: float = Field(10.0, description="how long a CLI command tries to reach the brokers before it gives up (exit code 3)")
 
     # Local broker (make kafka-up / claimflow kafka up)
     kafka_version: str = "4.1.2"
@@ -42,6 +43,13 @@ class Settings(BaseSettings):
     local_kafka_port: int = 9092
     local_kafka_controller_port: int = 9093
     local_kafka_heap: str = "512m"
+
+    # The demo (claimflow demo / make demo): its own broker, service ports and folder, so it
+    # never mixes its run with a broker or services that are already up
+    demo_kafka_port: int = Field(9192, description="client port of the demo's own broker")
+    demo_kafka_controller_port: int = Field(9193, description="controller port of the demo's own broker")
+    demo_port_base: int = Field(6201, description="first HTTP port of the demo's services (one per service, in registry order)")
+    demo_dir: Path = REPO_ROOT / "var" / "demo"
 
     # Services
     http_host: str = Field("127.0.0.1", description="bind address of every HTTP endpoint (metrics, health, views)")

@@ -28,6 +28,7 @@ RETENTION_7_DAYS = 7 * DAY_MS
 RETENTION_14_DAYS = 14 * DAY_MS
 RETENTION_30_DAYS = 30 * DAY_MS
 RETENTION_365_DAYS = 365 * DAY_MS
+RETENTION_6_YEARS = 6 * 365 * DAY_MS  # HIPAA documentation retention
 
 CODER, SCRUBBER, ADJUDICATOR, PAYER_SIM, PAYER_GATEWAY, FHIR_GATEWAY = (
     "coder", "scrubber", "adjudicator", "payer-sim", "payer-gateway", "fhir-gateway")
@@ -121,6 +122,13 @@ DLQ_SCRUBBER = _dlq(SCRUBBER, "Poison input of the scrubber.")
 DLQ_ADJUDICATOR = _dlq(ADJUDICATOR, "Poison input of the adjudicator.")
 DLQ_PAYER_SIM = _dlq(PAYER_SIM, "Poison input of the payer simulator.")
 DLQ_PAYER_GATEWAY = _dlq(PAYER_GATEWAY, "Poison input of the payer gateway (claims it cannot write, X12 files it cannot read).")
+DLQ_ACTIONS = TopicSpec(
+    "dlq.actions.v1", "dead-letter coordinates", "DlqAction",
+    "Operators' replays and discards of dead letters (claimflow dlq); one action per dead letter.",
+    partitions=1, retention_ms=RETENTION_6_YEARS, writers=(CLI,), readers=(CLI,))
+AUDIT_ACCESS = TopicSpec(
+    "audit.access.v1", "record_id", "AccessEvent", "Every read of PHI by a person: who, role, what, when; no content.",
+    partitions=1, retention_ms=RETENTION_6_YEARS, writers=(CLI,))  # auditors read it
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     ENCOUNTERS,
@@ -145,6 +153,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     APPEAL_ACTIONS,
     NO_ACTION,
     UNDERPAYMENTS,
+    DLQ_ACTIONS,
+    AUDIT_ACCESS,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR,

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from claimflow.cli_errors import ClaimflowGroup
 from claimflow.settings import get_settings
+from claimflow_app.runner import run_help
 
 
-@click.group()
+@click.group(cls=ClaimflowGroup)
 def main() -> None:
     """claimflow: event-driven medical billing and coding on Apache Kafka."""
 
@@ -30,9 +31,15 @@ def kafka() -> None:
 @kafka.command("fetch")
 def kafka_fetch() -> None:
     """Resolve the broker jars with Maven into the cache."""
-    from claimflow.kafka_local import fetch_jars
+    from claimflow.kafka_local import fetch_jars, lib_dir
+    from services.ops.progress import working
 
-    click.echo(f"kafka jars in {fetch_jars()}")
+    settings = get_settings()
+    if not (lib_dir(settings) / f"kafka_2.13-{settings.kafka_version}.jar").exists():
+        click.echo(f"resolving Kafka {settings.kafka_version} jars from Maven Central (first time only, about a minute) ...", err=True)
+    with working("mvn dependency:copy-dependencies"):
+        libs = fetch_jars(settings)
+    click.echo(f"kafka jars in {libs}")
 
 
 @kafka.command("up")
@@ -108,45 +115,20 @@ def topics_list() -> None:
     from claimflow.kafkaio import topic_sizes
     from claimflow.topics import ALL_TOPICS
 
-    for name, n in topic_sizes([t.name for t in ALL_TOPICS]).items():
-        click.echo(f"{name:24s} {n:8d}")
+    from services.ops.tables import topic_rows
+
+    click.echo("\n".join(topic_rows(topic_sizes([t.name for t in ALL_TOPICS]))))
 
 
 # --- services ---------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(help=run_help())
 @click.argument("service")
 def run(service: str) -> None:
-    """Run SERVICE (coder, scrubber, adjudicator, payer-sim, payer-gateway, fhir-gateway) or
-    `all` (one process per stream processor)."""
-    from claimflow_app import services
+    from claimflow_app.runner import run_command
 
-    if service != "all":
-        services.run_worker(service)
-        return
-    settings = get_settings()
-    log_dir = settings.data_dir / "logs"
-    procs = [services.spawn(s, log_dir) for s in services.SERVICES]
-    click.echo(f"started {', '.join(f'{p.service} (pid {p.proc.pid})' for p in procs)}; logs in {log_dir}")
-    stopping = False
-
-    def _stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    try:
-        while not stopping:
-            for p in procs:
-                if p.proc.poll() is not None:
-                    click.echo(f"{p.service} exited with {p.proc.returncode}", err=True)
-                    stopping = True
-            time.sleep(0.5)
-    finally:
-        for p in procs:
-            p.stop()
+    run_command(service)
 
 
 # --- data -------------------------------------------------------------------------------
@@ -157,29 +139,33 @@ def publish() -> None:
     """Publish JSON-lines files of contract records."""
 
 
-def _publish(kind: str, file: str) -> None:
+def _publish(kind: str, file: str, verbose: bool = False, report_file: str | None = None) -> None:
     from claimflow.publish import publish_file
+    from services.ops import findings
 
     report = publish_file(kind, file)
     click.echo(f"{kind}: accepted {report.accepted}, rejected {len(report.rejected)}")
-    for line, why in report.rejected[:50]:
-        click.echo(f"  line {line}: {why}", err=True)
+    findings.emit(findings.publish_items(file, report.rejected), verbose, report_file)
     if report.rejected:
         sys.exit(2)
 
 
 @publish.command("encounters")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def publish_encounters(file: str) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="list every rejected line on stderr")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="write every rejected line (number and reason) as JSON lines")
+def publish_encounters(file: str, verbose: bool, report_file: str | None) -> None:
     """Publish EncounterEvent JSON lines to encounters.v1."""
-    _publish("encounters", file)
+    _publish("encounters", file, verbose, report_file)
 
 
 @publish.command("adjudications")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def publish_adjudications(file: str) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="list every rejected line on stderr")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="write every rejected line (number and reason) as JSON lines")
+def publish_adjudications(file: str, verbose: bool, report_file: str | None) -> None:
     """Publish Adjudication JSON lines to adjudications.v1."""
-    _publish("adjudications", file)
+    _publish("adjudications", file, verbose, report_file)
 
 
 @main.group()
@@ -188,9 +174,9 @@ def generate() -> None:
 
 
 @generate.command("encounters")
-@click.option("--count", default=200, show_default=True)
+@click.option("--count", default=200, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=7, show_default=True)
-@click.option("--defect-rate", default=0.1, show_default=True, help="share of encounters with a seeded claim defect")
+@click.option("--defect-rate", default=0.1, show_default=True, type=click.FloatRange(0, 1), help="share of encounters with a seeded claim defect")
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 def generate_encounters(count: int, seed: int, defect_rate: float, out: str) -> None:
     from claimflow.synthetic import EncounterGenerator
@@ -207,8 +193,8 @@ def generate_encounters(count: int, seed: int, defect_rate: float, out: str) -> 
 
 @generate.command("adjudications")
 @click.option("--encounters", "enc_file", type=click.Path(exists=True, dir_okay=False), required=True)
-@click.option("--share", default=0.5, show_default=True, help="share of encounters that get an adjudication")
-@click.option("--deny-rate", default=0.25, show_default=True)
+@click.option("--share", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="share of encounters that get an adjudication")
+@click.option("--deny-rate", default=0.25, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--seed", default=11, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 def generate_adjudications(enc_file: str, share: float, deny_rate: float, seed: int, out: str) -> None:
@@ -231,14 +217,21 @@ def generate_adjudications(enc_file: str, share: float, deny_rate: float, seed: 
 
 
 @main.command()
-@click.option("--count", default=200, show_default=True, help="encounters to publish")
+@click.option("--count", default=200, show_default=True, type=click.IntRange(min=1), help="encounters to publish")
 @click.option("--keep-running", is_flag=True, help="leave broker and services up afterwards")
-def demo(count: int, keep_running: bool) -> None:
-    """Run the whole pipeline end to end on a local broker and print a summary."""
+@click.option("--bootstrap", default=None, metavar="HOST:PORT",
+              help="send the encounters through the pipeline already running on this broker instead of starting one")
+@click.option("--explain", is_flag=True, help="after the summary, one line on what each figure means")
+def demo(count: int, keep_running: bool, bootstrap: str | None, explain: bool) -> None:
+    """Run the whole pipeline end to end on a broker of its own and print a summary of this run."""
     from claimflow_app.demo import run_demo
 
-    summary = run_demo(count=count, keep_running=keep_running)
+    summary = run_demo(count=count, keep_running=keep_running, bootstrap=bootstrap)
     click.echo(json.dumps(summary, indent=2))
+    if explain:
+        from services.ops.summary import explain_lines
+
+        click.echo("\n".join(explain_lines(summary)))
 
 
 from services.fhir_gateway.cli import ingest as _ingest_group  # noqa: E402
@@ -262,6 +255,9 @@ main.add_command(_appeals_group)
 from claimflow.reimbursement.cli import price as _price_command  # noqa: E402  (expected reimbursement)
 
 main.add_command(_price_command)
+from services.ops.dlq_cli import dlq as _dlq_group  # noqa: E402  (dead letters: list, show, replay, discard)
+
+main.add_command(_dlq_group)
 
 
 @main.group()

@@ -67,6 +67,8 @@ def count(posting: Posting) -> None:
         svc_metrics.ADJUDICATIONS.labels(c.payer, state).inc()
     for group, disposition in c.denials:
         svc_metrics.DENIALS.labels(c.payer, group, disposition).inc()
+    for family in posting.metrics.patient_shares:
+        svc_metrics.PATIENT_RESPONSIBILITY.labels(c.payer, family).inc()
     if c.unknown_codes:
         svc_metrics.UNKNOWN_REASON_CODES.inc(c.unknown_codes)
     for family in c.finding_families:

@@ -165,6 +165,7 @@ class MetricHooks:
 
     adjudications: list[str] = field(default_factory=list)  # resulting claim state per posted remit
     denials: list[tuple[str, str, str]] = field(default_factory=list)  # (CAS group, reason family, disposition)
+    patient_shares: list[str] = field(default_factory=list)  # reason family of each patient-responsibility decision (PR)
     rules_fired: list[str] = field(default_factory=list)
     unknown_codes: int = 0
     at_risk: dict[str, Decimal] = field(default_factory=dict)  # new work items' dollars by deadline bucket
@@ -600,7 +601,9 @@ def _post(res: Posting, e: dict, adj: Adjudication, now: datetime, policy: Polic
     for d in decisions:
         res.metrics.rules_fired.append(d.rule_id)
         res.metrics.unknown_codes += len(d.unknown_codes)
-        if d.actionable or d.disposition == Disposition.BILL_PATIENT:
+        if d.disposition == Disposition.BILL_PATIENT:  # the patient's share is not a denial
+            res.metrics.patient_shares.append(d.family)
+        elif d.actionable:
             group = d.reason_codes[0].split("-", 1)[0] if d.reason_codes else "CLP02"
             res.metrics.denials.append((group, d.family, d.disposition.value))
     _compare_expected(res, e, adj, now)

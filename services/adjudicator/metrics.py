@@ -13,7 +13,7 @@ ADJUDICATIONS = Counter(
 )
 DENIALS = Counter(
     "claimflow_denials_total",
-    "Denial adjustments by payer id, CAS group code and disposition.",
+    "Denial decisions by payer id, CAS group code and disposition; patient responsibility (PR deductible, coinsurance, copay) is not a denial and is counted by claimflow_patient_responsibility_total.",
     ["payer", "group", "disposition"],
 )
 APPEAL_DOLLARS_AT_RISK = Gauge(
@@ -83,3 +83,8 @@ UNDERPAYMENT_ITEMS = Counter(
 OPEN_UNDERPAYMENT_DOLLARS = Gauge(
     "claimflow_open_underpayment_dollars",
     "Open underpayment dollars on this worker's ledger partitions, by payer and kind.", ["payer", "kind"])
+PATIENT_RESPONSIBILITY = Counter(
+    "claimflow_patient_responsibility_total",
+    "Patient-responsibility decisions (bill the patient) by payer id and reason family (deductible, coinsurance, copay...).",
+    ["payer", "family"],
+)

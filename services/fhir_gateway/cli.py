@@ -5,9 +5,10 @@ re-ingesting the same files publishes nothing). Output: counts and file names on
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
+
+from services.ops import findings
 
 
 @click.group("ingest")
@@ -20,7 +21,8 @@ def ingest() -> None:
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
               help="bundles used only to resolve references (e.g. Synthea practitioner/hospital files)")
 @click.option("--dry-run", is_flag=True, help="map and report only; publish nothing")
-def ingest_fhir(paths: tuple[str, ...], references: tuple[str, ...], dry_run: bool) -> None:
+@findings.options
+def ingest_fhir(paths: tuple[str, ...], references: tuple[str, ...], dry_run: bool, verbose: bool, report: str | None) -> None:
     """Publish the encounters of FHIR Bundle FILE(s) / DIR(s) (recursive *.json)."""
     from tqdm import tqdm
 
@@ -34,6 +36,9 @@ def ingest_fhir(paths: tuple[str, ...], references: tuple[str, ...], dry_run: bo
     summary = result.summary
     published = unchanged = 0
     if not dry_run and result.events:
+        from claimflow.reach import preflight
+
+        preflight(settings)  # before the progress bar: a broker that is down is one line, not a bar and a line
         publisher = EncounterPublisher(settings)
         try:
             with tqdm(total=len(result.events), unit="enc", desc="publish encounters", file=sys.stderr) as bar:
@@ -42,15 +47,19 @@ def ingest_fhir(paths: tuple[str, ...], references: tuple[str, ...], dry_run: bo
         finally:
             publisher.close()
         published, unchanged = counts.published, counts.unchanged
+    if dry_run and result.events:  # the same dedupe verdicts the real run will reach, from the same store
+        from services.fhir_gateway.app import DedupeStore
+
+        store = DedupeStore.for_settings(settings)
+        try:
+            todo, unchanged = store.plan(result.events, result.fingerprints)
+        finally:
+            store.close()
+        published = len(todo)
     verb = "would publish (dry run)" if dry_run else "published"
-    click.echo(f"files {summary['files']}: encounters found {len(result.events)}, {verb} {published if not dry_run else len(result.events)}, "
+    click.echo(f"files {summary['files']}: encounters found {len(result.events)}, {verb} {published}, "
                f"unchanged {unchanged}, errors {summary['errors']} (file errors {summary['file_errors']}), "
                f"ignored entries {summary['ignored']}, warnings {summary['warnings']}")
-    shown = 0
-    for o in result.outcomes:
-        if o.status == "error" and shown < 50:
-            where = f"entry {o.index}" if o.index >= 0 else "file"
-            click.echo(f"  {Path(o.source).name} {where}: {o.code}: {o.reason}", err=True)
-            shown += 1
+    findings.emit(findings.fhir_items(result.outcomes), verbose, report)
     if summary["errors"]:
         sys.exit(2)

@@ -126,7 +126,9 @@ async def handle_bundle(request: web.Request) -> web.Response:
 
 
 async def handle_health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    from claimflow.health import health_body
+
+    return web.json_response(health_body("fhir-gateway"))  # the same shape as every service
 
 
 def create_app(publish: Publish, config: GatewayConfig | None = None) -> web.Application:

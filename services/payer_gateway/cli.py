@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from services.ops import findings
+
 
 @click.group("x12")
 def x12() -> None:
@@ -59,7 +61,8 @@ def export(outbox: str | None, state_dir: str | None, timeout: float) -> None:
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None, help="ledger used to map 999s onto claims (default: CLAIMFLOW_X12_STATE_DIR)")
 @click.option("--dry-run", is_flag=True, help="parse and report only; publish nothing")
-def import_(path: str, state_dir: str | None, dry_run: bool) -> None:
+@findings.options
+def import_(path: str, state_dir: str | None, dry_run: bool, verbose: bool, report: str | None) -> None:
     """Import one X12 file or every file under a folder: adjudications to adjudications.v1,
     status events to claims.status.v1 (keyed by claim id). Broken files or parts are
     reported; the rest still flows."""
@@ -83,6 +86,7 @@ def import_(path: str, state_dir: str | None, dry_run: bool) -> None:
     counts = {"files": 0, "adjudications": 0, "status_events": 0, "acks": 0, "findings": 0}
     kinds: dict[str, int] = {}
     broken: list[tuple[str, list[X12Error]]] = []
+    items: list[findings.Item] = []
     try:
         futures = []
         for f in tqdm(files, unit="file", desc="x12 import", file=sys.stderr):
@@ -98,6 +102,7 @@ def import_(path: str, state_dir: str | None, dry_run: bool) -> None:
             counts["status_events"] += len(parsed.status_events)
             counts["acks"] += len(parsed.acks)
             counts["findings"] += len(parsed.findings)
+            items += findings.x12_items(source, parsed)
             if parsed.errors:
                 broken.append((source, parsed.errors))
             if prod is None:
@@ -118,9 +123,6 @@ def import_(path: str, state_dir: str | None, dry_run: bool) -> None:
     click.echo(f"files {counts['files']} ({kind_text}); {verb}: adjudications {counts['adjudications']}, "
                f"status events {counts['status_events']}; acks {counts['acks']}, findings {counts['findings']}, "
                f"files with errors {len(broken)}")
-    for source, errors in broken[:50]:
-        for err in errors[:5]:
-            where = f" segment {err.position}" if err.position else ""
-            click.echo(f"  {source}: {err.level}{where}: {err.reason}", err=True)
+    findings.emit(items, verbose, report)
     if broken:
         sys.exit(2)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timezone
 
 import faust
 from mode import CrashingSupervisor
@@ -36,7 +37,9 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     delay = settings.payer_sim_appeal_delay_seconds
 
     async def handle(claim: Claim, event) -> list[Output]:
-        adj = adjudicate(claim, config)
+        ts = event.message.timestamp
+        as_of = datetime.fromtimestamp(ts, timezone.utc) if ts else claim.created_at  # the claim record's time: stable on redelivery
+        adj = adjudicate(claim, config, as_of=as_of)
         return [Output(topics.ADJUDICATIONS, adj.claim_id, adj)]
 
     @app.agent(raw_topic(app, topics.CLAIMS), name="payer-sim.claims", concurrency=1, supervisor_strategy=CrashingSupervisor)

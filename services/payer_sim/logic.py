@@ -141,14 +141,21 @@ def _draw_denial(rng: random.Random, config: SimConfig, claim: Claim) -> tuple[s
     return kind, rng.randrange(n)
 
 
-def adjudicate(claim: Claim, config: SimConfig | None = None) -> Adjudication:
-    """A realistic primary-payer adjudication of ``claim`` (same claim + seed = same remit)."""
+def adjudicate(claim: Claim, config: SimConfig | None = None, as_of: datetime | None = None) -> Adjudication:
+    """A realistic primary-payer adjudication of ``claim`` (same claim + seed + ``as_of`` =
+    same remit). ``as_of`` is when the simulator answers (the service passes the claim
+    record's broker timestamp, stable across redeliveries): the remittance is never dated
+    after it, so a simulator that answers at once does not date remittances in the future."""
     config = config or SimConfig()
     rng = rng_for(claim.claim_id, config.seed)
     payer = claim.coverage.payer_id if claim.coverage else "UNKNOWN"
     prof = config.profile(payer)
     remit_date = claim.created_at.date() + timedelta(days=rng.randint(*config.remit_lag_days))
     received_at = datetime.combine(remit_date, time(6, 0), tzinfo=timezone.utc) + timedelta(minutes=rng.randint(0, 600))
+    if as_of is not None:
+        as_of = max(as_of, claim.created_at)
+        remit_date = min(remit_date, as_of.date())
+        received_at = max(claim.created_at, min(received_at, as_of))
     pccn = f"{payer[:3]}{rng.randint(10**10, 10**11 - 1)}"
     kind, hit = _draw_denial(rng, config, claim)
     deductible_left = money(Decimal(rng.randint(20, int(prof.deductible_max)))) if (prof.deductible_max > 0 and rng.random() < prof.deductible_rate) else ZERO

@@ -17,10 +17,12 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from claimflow import topics
 from claimflow.codec import Codec, DecodeError
-from claimflow.models import Claim, HeldClaim, utcnow
+from claimflow.models import Claim, HeldClaim, safe_errors, utcnow
+from services.ops.params import MONEY, NPI
 
 
 def _decode_all(topic, model, settings) -> list:
@@ -87,16 +89,17 @@ def show_cmd(claim_id: str) -> None:
 @click.option("--line", type=int, help="line number the quick edits below apply to")
 @click.option("--code", help="replacement procedure code for --line")
 @click.option("--modifiers", help="replacement modifiers for --line, comma separated ('' clears)")
-@click.option("--units", type=int)
-@click.option("--charge")
+@click.option("--units", type=click.IntRange(min=1))
+@click.option("--charge", type=MONEY)
 @click.option("--pointers", help="diagnosis pointers for --line, e.g. 1,2")
 @click.option("--remove-line", "remove_lines", type=int, multiple=True)
 @click.option("--dx", "dx", multiple=True, help="replace a diagnosis: OLD=NEW (repeatable)")
 @click.option("--pos", help="place of service")
-@click.option("--rendering-npi")
-@click.option("--billing-npi")
+@click.option("--rendering-npi", type=NPI)
+@click.option("--billing-npi", type=NPI)
+@click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object (for scripts)")
 def correct_cmd(claim_id, corrected_by, reason, file_, line, code, modifiers, units, charge, pointers, remove_lines, dx,
-                pos, rendering_npi, billing_npi) -> None:
+                pos, rendering_npi, billing_npi, as_json) -> None:
     """Correct a held claim and send it back to the scrubber."""
     from claimflow.kafkaio import producer
     from claimflow.settings import get_settings
@@ -117,7 +120,7 @@ def correct_cmd(claim_id, corrected_by, reason, file_, line, code, modifiers, un
         raise click.ClickException("--code/--modifiers/--units/--charge/--pointers need --line N")
     edits = corr.ClaimEdits(
         lines=[corr.LineEdit(line, code=code, modifiers=None if modifiers is None else modifiers.split(","), units=units,
-                             charge=charge, diagnosis_pointers=_int_list(pointers))] if line is not None else [],
+                             charge=None if charge is None else str(charge), diagnosis_pointers=_int_list(pointers))] if line is not None else [],
         diagnosis_replacements=dict(d.split("=", 1) for d in dx),
         remove_lines=list(remove_lines), place_of_service=pos, rendering_npi=rendering_npi, billing_npi=billing_npi,
     )
@@ -127,6 +130,8 @@ def correct_cmd(claim_id, corrected_by, reason, file_, line, code, modifiers, un
         corrected = corr.apply_edits(claim, edits) if not edits.empty else claim
     except corr.CorrectionRefused as exc:
         raise click.ClickException(str(exc)) from None
+    except ValidationError as exc:  # never the pydantic dump (it can quote the claim)
+        raise click.ClickException(f"the corrected claim is not valid: {safe_errors(exc)}") from None
     except ValueError as exc:
         raise click.ClickException(f"the corrected claim is not valid: {exc}") from None
     correction = corr.make_correction(corrected, corrected_by, reason, utcnow())
@@ -136,8 +141,13 @@ def correct_cmd(claim_id, corrected_by, reason, file_, line, code, modifiers, un
         prod.send(topics.CLAIMS_CORRECTED.name, key=claim_id.encode(), value=value).get(timeout=30)
     finally:
         prod.close()
-    click.echo(json.dumps({"correction_id": correction.correction_id, "claim_id": claim_id,
-                           "total_charge": str(correction.claim.total_charge)}))
+    if as_json:
+        click.echo(json.dumps({"correction_id": correction.correction_id, "claim_id": claim_id,
+                               "total_charge": str(correction.claim.total_charge)}))
+        return
+    click.echo(f"correction {correction.correction_id} of claim {claim_id} sent (total charge {correction.claim.total_charge}, "
+               f"{len(correction.claim.lines)} line(s)); the scrubber re-scrubs it and releases or holds it again: "
+               f"see `claimflow claims held`")
 
 
 if __name__ == "__main__":  # pragma: no cover

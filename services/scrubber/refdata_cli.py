@@ -85,7 +85,10 @@ def import_cmd(kind: str, src: tuple[Path, ...], out: Path, version: str | None,
     installed simple-icd-10-cm release."""
     started = time.monotonic()
     try:
-        rows, path, ver = run_import(kind, list(src), out, version, fy)
+        from services.ops.progress import working
+
+        with working(f"import {kind}", f"{sum(p.stat().st_size for p in src if p.is_file()) / 1e6:.1f} MB"):
+            rows, path, ver = run_import(kind, list(src), out, version, fy)
     except rd.RefDataError as exc:
         raise click.ClickException(f"{kind}: {exc}") from exc
     click.echo(f"{kind}: {rows} rows, version {ver} -> {path} ({time.monotonic() - started:.1f}s)")

@@ -98,14 +98,14 @@ def test_held_claims_are_corrected_released_once_or_held_again(token_pipeline):
     correction_ids = {}
     for n, h in enumerate(npi_fixes):
         done = _cli(pipe, "claims", "correct", h.claim_id, "--by", "biller-17", "--reason", "typo in NPI",
-                    "--rendering-npi", _fixed_npi(h.claim.rendering_provider.npi))
+                    "--rendering-npi", _fixed_npi(h.claim.rendering_provider.npi), "--json")
         assert done.returncode == 0, done.stderr
         correction_ids[h.claim_id] = json.loads(done.stdout)["correction_id"]
     # the first one sent again as a whole corrected claim, as a person double-submitting would
     twice = npi_fixes[0]
     again_file = _write(pipe, twice.claim.model_copy(update={
         "rendering_provider": twice.claim.rendering_provider.model_copy(update={"npi": _fixed_npi(twice.claim.rendering_provider.npi)})}))
-    resent = _cli(pipe, "claims", "correct", twice.claim_id, "--by", "biller-17", "--file", str(again_file))
+    resent = _cli(pipe, "claims", "correct", twice.claim_id, "--by", "biller-17", "--file", str(again_file), "--json")
     assert resent.returncode == 0, resent.stderr
     assert json.loads(resent.stdout)["correction_id"] == correction_ids[twice.claim_id]  # same content -> same id
 
@@ -124,6 +124,7 @@ def test_held_claims_are_corrected_released_once_or_held_again(token_pipeline):
     # 3. a correction that does not fix the problem (coverage still missing): held again
     still = _cli(pipe, "claims", "correct", not_fixed[0].claim_id, "--by", "biller-17", "--line", "1", "--units", "1")
     assert still.returncode == 0, still.stderr
+    assert still.stdout.startswith(f"correction CC") and f"of claim {not_fixed[0].claim_id} sent" in still.stdout  # readable, not JSON
 
     # 4. a "correction" of a claim that was clean and already released: refused to the DLQ
     released_before = clean[0]

@@ -30,6 +30,7 @@ from claimflow.models import (
     AppealAction, AppealActionKind, FilingMethod, NoActionDisposition, WorkItemEvidence, WorkItemKind,
 )
 from claimflow.models import ExpectedAllowed, UnderpaymentKind, UnderpaymentWorkItem
+from claimflow.models import AccessEvent, DlqAction, DlqActionKind
 
 
 def sample_records():
@@ -96,7 +97,13 @@ def sample_records():
                                  allowed_source="AMT*B6", paid_amount=Decimal("72.96"), recoverable_amount=Decimal("40.00"),
                                  tolerance_amount=Decimal("0.50"), contract_term="100% of Medicare", dataset="PFS", dataset_version="RVU25D",
                                  evidence={"row": "99214"}, explanation="downcoded", remittance_date=adj.remittance_date, created_at=now)
+    dlq_action = DlqAction(action_id="DA1", action=DlqActionKind.DISCARDED, dlq_topic="dlq.coder.v1", dlq_partition=0, dlq_offset=3,
+                           service="coder", stage="decode", error_class="OversizedValue", source_topic="encounters.v1",
+                           source_partition=1, source_offset=40, reason="duplicate export", actor="ops-1", acted_at=now)
+    access = AccessEvent(event_id="AE1", user="ops-1", role="operator", action="dlq.show.value", record_type="dead_letter",
+                         record_id="dlq.coder.v1:0:3", reason="diagnose decode error", tool="cli", accessed_at=now)
     records = {
+        "DlqAction": dlq_action, "AccessEvent": access,
         "UnderpaymentWorkItem": under,
         "CorrectionRequest": correction, "PatientBill": bill, "AppealOutcome": outcome,
         "AppealAction": action, "NoActionDisposition": no_action,

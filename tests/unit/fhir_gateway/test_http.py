@@ -160,7 +160,7 @@ def test_healthz_and_loopback_default():
         return resp.status, await resp.json()
 
     (status, body), _ = run(GatewayConfig(), scenario)
-    assert status == 200 and body == {"status": "ok"}
+    assert status == 200 and body == {"service": "fhir-gateway", "status": "ok"}  # the shape every service answers with
     assert GatewayConfig().host == "127.0.0.1"
 
 

@@ -1,0 +1,1 @@
+"""Operator tooling: the service runner, dead-letter tools, the demo summary."""
