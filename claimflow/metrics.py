@@ -49,7 +49,7 @@ SCRUB_OUTCOMES = Counter(
 )
 CORRECTIONS = Counter(
     "claimflow_scrub_corrections_total",
-    "Corrections of held claims by outcome (submitted_http, released, held_again, duplicate, refused).",
+    "Corrections of held claims by outcome (submitted_http, released, held_again, duplicate, refused, unauthenticated).",
     ["outcome"],
 )
 ADJUDICATIONS = Counter(
@@ -107,4 +107,9 @@ UNMATCHED_REMITTANCES = Counter(
 APPEAL_BACKLOG = Gauge(
     "claimflow_appeal_backlog_items",
     "Open appeal work items.",
+)
+PHI_ACCESS = Counter(
+    "claimflow_phi_access_total",
+    "Reads of PHI records over HTTP, each also recorded on audit.access.v1, by outcome (served, not_found, denied).",
+    ["service", "outcome"],
 )

@@ -578,6 +578,28 @@ class AppealOutcome(Contract):
     received_at: datetime
 
 
+class AccessOutcome(str, Enum):
+    SERVED = "served"
+    NOT_FOUND = "not_found"
+    DENIED = "denied"
+
+
+class AccessEvent(Contract):
+    """A read of PHI by a person or operator tool: who, what record, when, outcome; never
+    the record's content. Topic: ``audit.access.v1`` keyed by record id."""
+
+    avro_name: ClassVar[str] = "AccessEvent"
+    access_id: str = Field(min_length=1)
+    user: str = Field(min_length=1, max_length=128)
+    role: str = Field(min_length=1, max_length=64)
+    record_type: str = Field(min_length=1, max_length=32)
+    record_id: str = Field(min_length=1)
+    action: str = Field(min_length=1, max_length=32)
+    channel: str = Field(default="", max_length=128)
+    at: datetime
+    outcome: str = Field(min_length=1, max_length=16)
+
+
 CONTRACT_MODELS: dict[str, type[Contract]] = {
     m.avro_name: m
     for m in (
@@ -594,5 +616,6 @@ CONTRACT_MODELS: dict[str, type[Contract]] = {
         CorrectionRequest,
         PatientBill,
         AppealOutcome,
+        AccessEvent,
     )
 }

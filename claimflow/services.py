@@ -29,6 +29,9 @@ def run_worker(service: str, settings: Settings | None = None) -> None:
     import faust
 
     settings = settings or get_settings()
+    from claimflow.security import enforce
+
+    enforce(service, settings)  # fail closed: exits with a clear message when tokens or secrets are missing
     app = build_service_app(service, settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

@@ -18,6 +18,9 @@ SERVICE_PORTS = {"coder": 6101, "scrubber": 6102, "adjudicator": 6103, "fhir-gat
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLAIMFLOW_", frozen=True, extra="ignore")
+    # Secrets may also come as files named like the variables (claimflow_http_tokens,
+    # claimflow_scrubber_day_key_secret...) in CLAIMFLOW_SECRETS_DIR, e.g. /run/secrets of
+    # docker compose; see get_settings().
 
     # Kafka
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="host:port[,host:port] of the brokers")
@@ -49,8 +52,21 @@ class Settings(BaseSettings):
     port_payer_sim: int = SERVICE_PORTS["payer-sim"]
     port_payer_gateway: int = SERVICE_PORTS["payer-gateway"]
 
-    # HTTP writes (scrubber corrections)
-    http_write_token: SecretStr | None = Field(None, description="when set, HTTP writes (POST) on the services need Authorization: Bearer <token>")
+    # Security profile (see the README's "Security" section and claimflow/security.py).
+    # dev: on loopback a service may run without tokens and secrets, and warns that it does.
+    # prod: never. Whatever the profile, a service bound beyond loopback refuses to start
+    # without its tokens and secrets.
+    profile: Literal["dev", "prod"] = "dev"
+    # Per-user HTTP credentials: one line per token, "sha256:<hex of the token> <principal>
+    # <role>" (`claimflow tokens new` makes one). The table holds hashes, never tokens.
+    http_tokens: SecretStr | None = Field(None, description="token table (lines of 'sha256:<hex> <principal> <role>')")
+    http_tokens_file: Path | None = Field(None, description="file holding the token table (e.g. a mounted Secret)")
+    # deprecated single shared token: accepted as the principal 'shared-token' (role 'staff')
+    http_write_token: SecretStr | None = Field(None, description="legacy shared bearer token; prefer http_tokens")
+    # Who runs the command-line tools that print PHI (`claimflow claims show`): recorded on
+    # audit.access.v1. Outside dev it must be set.
+    operator_id: str | None = Field(None, description="staff user id of the person running the CLI")
+    operator_role: str = "operator"
 
     # Scrubber
     scrubber_day_key_secret: SecretStr | None = Field(None, description="HMAC secret of the scrubber's opaque day_key; set your own per deployment")
@@ -109,4 +125,7 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    import os
+
+    secrets_dir = os.environ.get("CLAIMFLOW_SECRETS_DIR")
+    return Settings(_secrets_dir=secrets_dir) if secrets_dir and Path(secrets_dir).is_dir() else Settings()

@@ -22,34 +22,56 @@ class TopicSpec:
     key: str  # the business id the topic is keyed by
     value: str  # contract name in schemas/, or RAW for dead-letter topics
     doc: str
+    # who writes and who reads the topic: claimflow service names, or "operator" for the
+    # command line tools people run (publish, claims show/correct). The Kafka ACLs of each
+    # service principal are generated from these (claimflow/acls.py).
+    writers: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
 
     @property
     def is_dlq(self) -> bool:
         return self.value == RAW
 
 
-ENCOUNTERS = TopicSpec("encounters.v1", "encounter_id", "EncounterEvent", "Encounters published by EHRs and the FHIR gateway.")
-ENCOUNTERS_CODED = TopicSpec("encounters.coded.v1", "encounter_id", "CodedEncounter", "Encounters coded by the coder.")
+ENCOUNTERS = TopicSpec("encounters.v1", "encounter_id", "EncounterEvent", "Encounters published by EHRs and the FHIR gateway.",
+                       writers=("fhir-gateway", "operator"), readers=("coder",))
+ENCOUNTERS_CODED = TopicSpec("encounters.coded.v1", "encounter_id", "CodedEncounter", "Encounters coded by the coder.",
+                             writers=("coder",), readers=("scrubber",))
 ENCOUNTERS_CODED_BY_DAY = TopicSpec("encounters.coded.by-day.v1", "day_key", "CodedEncounter",
-                                    "Scrubber-internal repartition of coded encounters by patient+provider+date (an opaque hash), so cross-claim edits see every claim of a day in one partition.")
-CODING_REVIEW = TopicSpec("coding.review.v1", "encounter_id", "CodingReviewItem", "Encounters the coder sends to a human coder.")
-CLAIMS = TopicSpec("claims.v1", "claim_id", "Claim", "Clean (or warning-only) claims ready for submission.")
-CLAIMS_HELD = TopicSpec("claims.held.v1", "claim_id", "HeldClaim", "Claims held by the scrubber for correction.")
+                                    "Scrubber-internal repartition of coded encounters by patient+provider+date (an opaque hash), so cross-claim edits see every claim of a day in one partition.",
+                                    writers=("scrubber",), readers=("scrubber",))
+CODING_REVIEW = TopicSpec("coding.review.v1", "encounter_id", "CodingReviewItem", "Encounters the coder sends to a human coder.",
+                          writers=("coder",))
+CLAIMS = TopicSpec("claims.v1", "claim_id", "Claim", "Clean (or warning-only) claims ready for submission.",
+                   writers=("scrubber",), readers=("adjudicator", "payer-sim", "payer-gateway", "operator"))
+CLAIMS_HELD = TopicSpec("claims.held.v1", "claim_id", "HeldClaim", "Claims held by the scrubber for correction.",
+                        writers=("scrubber",), readers=("scrubber", "adjudicator", "operator"))
 CLAIMS_CORRECTED = TopicSpec("claims.corrected.v1", "claim_id", "ClaimCorrection",
-                             "Held claims corrected by billing/coding staff, for the scrubber to re-scrub and release.")
+                             "Held claims corrected by billing/coding staff, for the scrubber to re-scrub and release.",
+                             writers=("scrubber", "operator"), readers=("scrubber",))
 CLAIMS_CORRECTED_BY_DAY = TopicSpec("claims.corrected.by-day.v1", "day_key", "ClaimCorrection",
-                                    "Scrubber-internal: corrections re-keyed by the day_key of the held claim, so they meet that claim's emitted-claims entry.")
-ADJUDICATIONS = TopicSpec("adjudications.v1", "claim_id", "Adjudication", "Payer adjudications (835 semantics).")
-APPEALS = TopicSpec("appeals.v1", "claim_id", "DenialWorkItem", "Denials routed to the appeals work queue.")
-CLAIMS_STATUS = TopicSpec("claims.status.v1", "claim_id", "ClaimStatusChanged", "Claim lifecycle transitions.")
-CLAIMS_CORRECTIONS = TopicSpec("claims.corrections.v1", "claim_id", "CorrectionRequest", "Denied claims to correct and resubmit.")
-PATIENT_BILLING = TopicSpec("billing.patient.v1", "claim_id", "PatientBill", "Patient responsibility for statements.")
-APPEAL_OUTCOMES = TopicSpec("appeals.outcomes.v1", "claim_id", "AppealOutcome", "Payer decisions on filed appeals.")
-DLQ_CODER = TopicSpec("dlq.coder.v1", "original key", RAW, "Poison input of the coder.")
-DLQ_SCRUBBER = TopicSpec("dlq.scrubber.v1", "original key", RAW, "Poison input of the scrubber.")
-DLQ_ADJUDICATOR = TopicSpec("dlq.adjudicator.v1", "original key", RAW, "Poison input of the adjudicator.")
-DLQ_PAYER_SIM = TopicSpec("dlq.payer-sim.v1", "original key", RAW, "Poison input of the payer simulator.")
-DLQ_PAYER_GATEWAY = TopicSpec("dlq.payer-gateway.v1", "original key", RAW, "Poison input of the payer gateway (claims it cannot write, X12 files it cannot read).")
+                                    "Scrubber-internal: corrections re-keyed by the day_key of the held claim, so they meet that claim's emitted-claims entry.",
+                                    writers=("scrubber",), readers=("scrubber",))
+ADJUDICATIONS = TopicSpec("adjudications.v1", "claim_id", "Adjudication", "Payer adjudications (835 semantics).",
+                          writers=("payer-sim", "payer-gateway", "operator"), readers=("adjudicator",))
+APPEALS = TopicSpec("appeals.v1", "claim_id", "DenialWorkItem", "Denials routed to the appeals work queue.",
+                    writers=("adjudicator",))
+CLAIMS_STATUS = TopicSpec("claims.status.v1", "claim_id", "ClaimStatusChanged", "Claim lifecycle transitions.",
+                          writers=("adjudicator", "payer-gateway"), readers=("adjudicator",))
+CLAIMS_CORRECTIONS = TopicSpec("claims.corrections.v1", "claim_id", "CorrectionRequest", "Denied claims to correct and resubmit.",
+                               writers=("adjudicator",))
+PATIENT_BILLING = TopicSpec("billing.patient.v1", "claim_id", "PatientBill", "Patient responsibility for statements.",
+                            writers=("adjudicator",))
+APPEAL_OUTCOMES = TopicSpec("appeals.outcomes.v1", "claim_id", "AppealOutcome", "Payer decisions on filed appeals.",
+                            readers=("adjudicator",))
+DLQ_CODER = TopicSpec("dlq.coder.v1", "original key", RAW, "Poison input of the coder.", writers=("coder",), readers=("operator",))
+DLQ_SCRUBBER = TopicSpec("dlq.scrubber.v1", "original key", RAW, "Poison input of the scrubber.", writers=("scrubber",), readers=("operator",))
+DLQ_ADJUDICATOR = TopicSpec("dlq.adjudicator.v1", "original key", RAW, "Poison input of the adjudicator.", writers=("adjudicator",), readers=("operator",))
+DLQ_PAYER_SIM = TopicSpec("dlq.payer-sim.v1", "original key", RAW, "Poison input of the payer simulator.", writers=("payer-sim",), readers=("operator",))
+DLQ_PAYER_GATEWAY = TopicSpec("dlq.payer-gateway.v1", "original key", RAW, "Poison input of the payer gateway (claims it cannot write, X12 files it cannot read).",
+                              writers=("payer-gateway",), readers=("operator",))
+AUDIT_ACCESS = TopicSpec("audit.access.v1", "record_id", "AccessEvent", "Who read which PHI record, when (no PHI); kept 6 years.",
+                         writers=("adjudicator", "operator"))
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     ENCOUNTERS,
@@ -71,6 +93,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DLQ_ADJUDICATOR,
     DLQ_PAYER_SIM,
     DLQ_PAYER_GATEWAY,
+    AUDIT_ACCESS,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR,

@@ -23,6 +23,7 @@ from claimflow.models import CONTRACT_MODELS, EncounterEvent, utcnow
 from claimflow.schemas import crc64_avro, default_store
 from claimflow.synthetic import EncounterGenerator, adjudication_for
 from claimflow.models import (
+    AccessEvent,
     ClaimCorrection,
     Claim, ClaimState, ClaimStatusChanged, CodedDiagnosis, CodedEncounter, CodedServiceLine, CodingReviewItem,
     DenialWorkItem, Disposition, EditFamily, EditFinding, HeldClaim, Provenance, ReviewReason, ServiceLine, Severity,
@@ -82,6 +83,8 @@ def sample_records():
         "EditFinding": finding, "Adjudication": adj, "DenialWorkItem": work, "ClaimStatusChanged": status,
         "ClaimCorrection": ClaimCorrection(correction_id="CC1", claim_id="CF0123", claim=claim, corrected_by="biller-1",
                                            reason="modifier 25 added", submitted_at=now),
+        "AccessEvent": AccessEvent(access_id="a1", user="biller-1", role="biller", record_type="claim", record_id="CF0123",
+                                   action="read", channel="adjudicator GET /claims/{claim_id}", at=now, outcome="served"),
     }
     assert set(records) == set(CONTRACT_MODELS)
     return records
