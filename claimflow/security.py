@@ -29,10 +29,12 @@ NEEDS: dict[str, tuple[str, ...]] = {
 }
 WHAT = {
     "tokens": "an HTTP token table (CLAIMFLOW_HTTP_TOKENS or CLAIMFLOW_HTTP_TOKENS_FILE; `claimflow tokens new` makes entries)",
-    "day_key_secret": "the day-key HMAC secret (CLAIMFLOW_SCRUBBER_DAY_KEY_SECRET, at least 32 characters)",
+    "day_key_secret": "the day-key HMAC secret (CLAIMFLOW_SCRUBBER_DAY_KEY_SECRET or CLAIMFLOW_SCRUBBER_DAY_KEY_SECRET_FILE, at least 32 characters)",
     "kafka_security": "an encrypted, authenticated Kafka connection (CLAIMFLOW_KAFKA_SECURITY_PROTOCOL=SASL_SSL or SSL)",
+    "no_placeholders": "real values instead of the REPLACE-ME placeholders of deploy/k8s/11-secrets.yaml",
 }
 MIN_SECRET_CHARS = 32
+PLACEHOLDER = "REPLACE-ME"  # the stand-in values of deploy/k8s/11-secrets.yaml
 
 
 class InsecureConfiguration(RuntimeError):
@@ -66,11 +68,16 @@ def missing(service: str, settings: Settings) -> list[str]:
     if "tokens" in needs and not _has_tokens(settings, service):
         out.append("tokens")
     if "day_key_secret" in needs:
-        secret = settings.scrubber_day_key_secret
+        secret = settings.day_key_secret()
         if secret is None or len(secret.get_secret_value()) < MIN_SECRET_CHARS:
             out.append("day_key_secret")
     if settings.profile == "prod" and settings.kafka_security_protocol not in ("SASL_SSL", "SSL"):
         out.append("kafka_security")
+    placeholders = [s for s in (settings.http_tokens, settings.http_write_token, settings.fhir_bearer_token,
+                                settings.kafka_password, settings.day_key_secret())
+                    if s is not None and s.get_secret_value().startswith(PLACEHOLDER)]
+    if placeholders:
+        out.append("no_placeholders")
     return out
 
 

@@ -18,9 +18,6 @@ SERVICE_PORTS = {"coder": 6101, "scrubber": 6102, "adjudicator": 6103, "fhir-gat
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLAIMFLOW_", frozen=True, extra="ignore")
-    # Secrets may also come as files named like the variables (claimflow_http_tokens,
-    # claimflow_scrubber_day_key_secret...) in CLAIMFLOW_SECRETS_DIR, e.g. /run/secrets of
-    # docker compose; see get_settings().
 
     # Kafka
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="host:port[,host:port] of the brokers")
@@ -70,6 +67,7 @@ class Settings(BaseSettings):
 
     # Scrubber
     scrubber_day_key_secret: SecretStr | None = Field(None, description="HMAC secret of the scrubber's opaque day_key; set your own per deployment")
+    scrubber_day_key_secret_file: Path | None = Field(None, description="file holding the day-key secret (e.g. /run/secrets/...)")
     scrubber_refdata_dir: Path | None = Field(None, description="folder of reference data imported with `claimflow refdata import` (starter sets when unset)")
     scrubber_payers_file: Path | None = Field(None, description="per-payer rules (timely filing, required fields); the bundled payers.yaml when unset")
 
@@ -104,6 +102,17 @@ class Settings(BaseSettings):
     # rebalance); never set in production
     fault_drop_fetched: str | None = None
 
+    def day_key_secret(self) -> SecretStr | None:
+        """The scrubber's day-key secret, from the variable or the file (stripped)."""
+        if self.scrubber_day_key_secret is not None:
+            return self.scrubber_day_key_secret
+        if self.scrubber_day_key_secret_file is not None:
+            try:
+                return SecretStr(Path(self.scrubber_day_key_secret_file).read_text().strip()) or None
+            except OSError:
+                return None
+        return None
+
     def port_for(self, service: str) -> int:
         return int(getattr(self, f"port_{service.replace('-', '_')}"))
 
@@ -125,7 +134,4 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    import os
-
-    secrets_dir = os.environ.get("CLAIMFLOW_SECRETS_DIR")
-    return Settings(_secrets_dir=secrets_dir) if secrets_dir and Path(secrets_dir).is_dir() else Settings()
+    return Settings()

@@ -74,8 +74,9 @@ def apply_updates(entry: dict | None, updates: HistoryUpdates) -> dict:
 
 
 def build_scrubber(settings: Settings, reference: ScrubReference | None = None) -> Scrubber:
-    if settings.scrubber_day_key_secret is not None:
-        secret = settings.scrubber_day_key_secret.get_secret_value().encode()
+    configured = settings.day_key_secret()
+    if configured is not None:
+        secret = configured.get_secret_value().encode()
     elif relaxed(settings):
         secret = DEFAULT_DAY_KEY_SECRET  # dev on loopback only: the well-known development secret
     else:

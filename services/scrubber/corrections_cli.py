@@ -72,11 +72,43 @@ def held_cmd(limit: int) -> None:
 @claims.command("show")
 @click.argument("claim_id")
 def show_cmd(claim_id: str) -> None:
-    """Print the held claim as JSON, findings included (the data path: contains PHI)."""
-    waiting = waiting_held_claims()
-    if claim_id not in waiting:
+    """Print the held claim as JSON, findings included (the data path: contains PHI).
+
+    The operator is CLAIMFLOW_OPERATOR_ID (and CLAIMFLOW_OPERATOR_ROLE); the read is
+    recorded on audit.access.v1 before anything is printed."""
+    from claimflow.settings import get_settings
+
+    settings = get_settings()
+    operator = operator_principal(settings)
+    waiting = waiting_held_claims(settings)
+    found = claim_id in waiting
+    record_cli_access(settings, operator, "held-claim", claim_id, "claimflow claims show", found)
+    if not found:
         raise click.ClickException(f"no held claim {claim_id} is waiting")
     click.echo(waiting[claim_id].claim.model_dump_json(indent=2))
+
+
+def operator_principal(settings):
+    """Who runs the CLI: CLAIMFLOW_OPERATOR_ID; required outside dev on loopback."""
+    from claimflow.httpauth import Principal
+    from claimflow.security import relaxed
+
+    if settings.operator_id:
+        return Principal(settings.operator_id, settings.operator_role)
+    if relaxed(settings):
+        click.echo("WARNING: CLAIMFLOW_OPERATOR_ID is not set; recording this read as 'dev-operator' (dev profile only)", err=True)
+        return Principal("dev-operator", "dev")
+    raise click.ClickException("set CLAIMFLOW_OPERATOR_ID (your staff user id): reads of PHI are recorded with who made them")
+
+
+def record_cli_access(settings, operator, record_type: str, record_id: str, channel: str, found: bool) -> None:
+    from claimflow.audit import access_event
+    from claimflow.models import AccessOutcome
+    from claimflow.publish import publish_records
+
+    event = access_event(operator, record_type, record_id, "export", channel,
+                         AccessOutcome.SERVED if found else AccessOutcome.NOT_FOUND)
+    publish_records(topics.AUDIT_ACCESS, [event], "record_id", settings)
 
 
 @claims.command("correct")
