@@ -49,6 +49,7 @@ from pydantic import SecretStr
 from claimflow import acls, topics
 from claimflow.admin import admin_client, create_topics
 from claimflow.codec import Codec
+from claimflow.models import HeldClaim
 from claimflow.httpauth import new_token, table_line
 from claimflow.kafka_local import LocalBroker, format_with_users, sasl_ssl_broker
 from claimflow.kafkaio import read_topic, topic_sizes, wait_for
@@ -147,7 +148,7 @@ def _service_env(c: SecureCluster, pipe: Pipeline, service: str) -> dict[str, st
         "CLAIMFLOW_KAFKA_USERNAME": user,
         "CLAIMFLOW_KAFKA_PASSWORD": c.passwords[user],
         "CLAIMFLOW_KAFKA_SSL_CAFILE": str(c.tls.ca_cert),
-        "CLAIMFLOW_HTTP_TOKENS": table_line(STAFF_TOKEN, "auditor-7", "auditor"),
+        "CLAIMFLOW_HTTP_TOKENS": table_line(STAFF_TOKEN, "biller-7", "biller"),
         "CLAIMFLOW_SCRUBBER_DAY_KEY_SECRET": secrets.token_hex(32),
     }
 
@@ -196,6 +197,17 @@ def test_pipeline_runs_end_to_end_under_per_service_principals(secure_cluster, t
         wrong, _ = _get(view, new_token())
         served = wait_for(lambda: _get(view, STAFF_TOKEN)[0] == 200, timeout=60, interval=1.0)
         audit = [codec.decode(r.value, "AccessEvent") for r in read_topic(topics.AUDIT_ACCESS.name, admin, timeout=30)]
+
+        # a correction over HTTP: corrected_by is the token's principal, whatever the body claims
+        held = codec.decode(read_topic(topics.CLAIMS_HELD.name, admin, timeout=30)[0].value, "HeldClaim")
+        post = urllib.request.Request(
+            f"http://127.0.0.1:{pipe.settings.port_for('scrubber')}/claims/{held['claim_id']}/corrections", method="POST",
+            data=json.dumps({"claim": HeldClaim.model_validate(held).claim.model_dump(mode="json"), "corrected_by": "mallory",
+                             "reason": "security test"}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {STAFF_TOKEN}"})
+        with urllib.request.urlopen(post, timeout=30) as resp:
+            posted = resp.status
+        corrections = [codec.decode(r.value, "ClaimCorrection") for r in read_topic(topics.CLAIMS_CORRECTED.name, admin, timeout=30)]
         dlq = sum(topic_sizes([t.name for t in topics.ALL_TOPICS if t.is_dlq], admin).values())
         sent = {e.encounter_id for e in encounters}
         lost = sent - set(counts)
@@ -214,8 +226,9 @@ def test_pipeline_runs_end_to_end_under_per_service_principals(secure_cluster, t
         assert dlq == 0
         assert anonymous == 401 and wrong == 401 and served
         mine = [a for a in audit if a["record_id"] == claim_id]
-        assert mine and all(a["user"] == "auditor-7" and a["role"] == "auditor" and a["record_type"] == "claim" for a in mine)
+        assert mine and all(a["user"] == "biller-7" and a["role"] == "biller" and a["record_type"] == "claim" for a in mine)
         assert {a["outcome"] for a in mine} <= {"served", "not_found"} and "served" in {a["outcome"] for a in mine}
+        assert posted == 202 and [c_["corrected_by"] for c_ in corrections if c_["claim_id"] == held["claim_id"]] == ["biller-7"]
     finally:
         codes = {p.service: p.stop() for p in procs}
     assert all(c_ in (0, None) for c_ in codes.values()), f"services did not exit cleanly: {codes}"
@@ -305,31 +318,48 @@ def test_reading_with_another_services_group_is_refused(secure_cluster):
 
 
 def test_principal_without_acls_reads_no_phi_topic(secure_cluster):
+    """claimflow-nobody authenticates fine but has no ACL: the broker answers its metadata
+    request for every catalog topic with TOPIC_AUTHORIZATION_FAILED, and a consumer
+    assigned to every partition of every topic, from the beginning, gets nothing."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import for_code
+
     c = secure_cluster
     cfg = c.config_for(NOBODY)
     _, catalog = topics.load_catalog()
-    sizes = topic_sizes([t.name for t in catalog], c.admin)
-    refused, read = {}, 0
-    for t in catalog:
-        consumer = KafkaConsumer(enable_auto_commit=False, request_timeout_ms=15000, **cfg)
-        try:
-            tps = [TopicPartition(t.name, p) for p in range(t.partitions)]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            for _ in range(3):
-                read += sum(len(v) for v in consumer.poll(timeout_ms=1000).values())
-            refused[t.name] = None
-        except Exception as exc:
-            refused[t.name] = type(exc).__name__
-        finally:
-            consumer.close()
+    names = [t.name for t in catalog]
+    sizes = topic_sizes(names, c.admin)
+    admin = KafkaAdminClient(request_timeout_ms=15000, **cfg)
+    try:
+        described = admin.describe_topics(names)
+    finally:
+        admin.close()
+    refused = {}
+    for t in described:
+        name = t.get("topic") or t.get("name")
+        code = t.get("error_code", 0)
+        refused[name] = for_code(code).__name__ if code else None
+    consumer = KafkaConsumer(enable_auto_commit=False, request_timeout_ms=15000, **cfg)
+    read = 0
+    try:
+        tps = [TopicPartition(t.name, p) for t in catalog for p in range(t.partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        for _ in range(5):
+            read += sum(len(v) for v in consumer.poll(timeout_ms=1000).values())
+        visible = consumer.topics()
+    finally:
+        consumer.close()
     record(FaultOutcome(fault=f"principal {NOBODY} (no ACLs) reads every catalog topic", events_in=0, outcomes_out=read,
                         lost=0, duplicated_submissions=0, dlq=0, recovery_seconds=None,
                         detail={"topics": len(catalog), "refused": sum(1 for e in refused.values() if e),
-                                "records_on_those_topics": sum(sizes.values()), "records_read": read}))
+                                "records_on_those_topics": sum(sizes.values()), "records_read": read,
+                                "topics_visible": sorted(visible)}))
     assert sum(sizes.values()) > 0, "the topics are empty: the refusal would prove nothing"
     assert read == 0
+    assert set(refused) == set(names), refused
     assert all(e == "TopicAuthorizationFailedError" for e in refused.values()), refused
+    assert not set(visible) & set(names), "the principal without ACLs can even see topic names"
 
 
 class _KafkaLog(logging.Handler):
