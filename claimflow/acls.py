@@ -144,9 +144,13 @@ def applied(admin, principals: Iterable[str] | None = None) -> list[AclRule]:
     return sorted(r for r in (_from_kafka(a) for a in acls) if r is not None and r.principal in wanted)
 
 
-def apply(admin, app_id_prefix: str = "claimflow", prune: bool = True) -> ApplyReport:
+def apply(admin, app_id_prefix: str = "claimflow", prune: bool = True, wait_seconds: float = 60.0) -> ApplyReport:
     """Make the cluster's ACLs of claimflow's principals equal the plan: create what is
-    missing and (``prune``) delete what the plan does not grant."""
+    missing and (``prune``) delete what the plan does not grant. Returns once the brokers
+    report the result (KRaft propagates ACL changes through the metadata log, so a
+    describe right after a create can still show the old state)."""
+    import time
+
     from kafka.admin import ACLFilter
 
     want = set(plan(app_id_prefix))
@@ -168,4 +172,10 @@ def apply(admin, app_id_prefix: str = "claimflow", prune: bool = True) -> ApplyR
                                          permission_type=acl.permission_type, resource_pattern=acl.resource_pattern))
             admin.delete_acls(filters)
             report.deleted = stale
-    return report
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        now = set(applied(admin))
+        if want <= now and not (set(report.deleted) & now):
+            return report
+        time.sleep(0.5)
+    raise RuntimeError(f"the cluster did not show the applied ACLs within {wait_seconds:.0f}s")

@@ -113,7 +113,7 @@ def record_cli_access(settings, operator, record_type: str, record_id: str, chan
 
 @claims.command("correct")
 @click.argument("claim_id")
-@click.option("--by", "corrected_by", required=True, help="your staff user id")
+@click.option("--by", "corrected_by", help="your staff user id (default: CLAIMFLOW_OPERATOR_ID, which it must match when set)")
 @click.option("--reason", default="", help="why (kept with the correction; never logged)")
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False), help="the whole corrected claim as JSON")
 @click.option("--line", type=int, help="line number the quick edits below apply to")
@@ -135,6 +135,11 @@ def correct_cmd(claim_id, corrected_by, reason, file_, line, code, modifiers, un
     from services.scrubber import corrections as corr
 
     settings = get_settings()
+    if settings.operator_id and corrected_by and corrected_by != settings.operator_id:
+        raise click.ClickException(f"--by {corrected_by} is not the operator of this shell (CLAIMFLOW_OPERATOR_ID)")
+    corrected_by = corrected_by or settings.operator_id
+    if not corrected_by:
+        raise click.ClickException("say who corrects: --by USER or CLAIMFLOW_OPERATOR_ID")
     if file_:
         claim = Claim.model_validate(json.loads(Path(file_).read_text()))
         if claim.claim_id != claim_id:

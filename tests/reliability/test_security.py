@@ -208,6 +208,17 @@ def test_pipeline_runs_end_to_end_under_per_service_principals(secure_cluster, t
         with urllib.request.urlopen(post, timeout=30) as resp:
             posted = resp.status
         corrections = [codec.decode(r.value, "ClaimCorrection") for r in read_topic(topics.CLAIMS_CORRECTED.name, admin, timeout=30)]
+
+        # `claimflow claims show` as the operator principal: prints the held claim and records who read it
+        op_user = acls.principal_name(acls.OPERATOR)
+        shown = subprocess.run(
+            [sys.executable, "-m", "claimflow.cli", "claims", "show", held["claim_id"]], capture_output=True, text=True, timeout=180,
+            env={**os.environ, **pipe.env, "CLAIMFLOW_PROFILE": "prod", "CLAIMFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                 "CLAIMFLOW_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "CLAIMFLOW_KAFKA_USERNAME": op_user,
+                 "CLAIMFLOW_KAFKA_PASSWORD": c.passwords[op_user], "CLAIMFLOW_KAFKA_SSL_CAFILE": str(c.tls.ca_cert),
+                 "CLAIMFLOW_OPERATOR_ID": "biller-9", "CLAIMFLOW_OPERATOR_ROLE": "biller"})
+        exports = [a for a in (codec.decode(r.value, "AccessEvent") for r in read_topic(topics.AUDIT_ACCESS.name, admin, timeout=30))
+                   if a["action"] == "export"]
         dlq = sum(topic_sizes([t.name for t in topics.ALL_TOPICS if t.is_dlq], admin).values())
         sent = {e.encounter_id for e in encounters}
         lost = sent - set(counts)
@@ -228,6 +239,9 @@ def test_pipeline_runs_end_to_end_under_per_service_principals(secure_cluster, t
         mine = [a for a in audit if a["record_id"] == claim_id]
         assert mine and all(a["user"] == "biller-7" and a["role"] == "biller" and a["record_type"] == "claim" for a in mine)
         assert {a["outcome"] for a in mine} <= {"served", "not_found"} and "served" in {a["outcome"] for a in mine}
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        assert json.loads(shown.stdout)["claim_id"] == held["claim_id"]
+        assert [(a["user"], a["role"], a["record_id"], a["outcome"]) for a in exports] == [("biller-9", "biller", held["claim_id"], "served")]
         assert posted == 202 and [c_["corrected_by"] for c_ in corrections if c_["claim_id"] == held["claim_id"]] == ["biller-7"]
     finally:
         codes = {p.service: p.stop() for p in procs}
@@ -381,11 +395,11 @@ class _KafkaLog(logging.Handler):
         logging.getLogger("kafka").removeHandler(self)
 
 
-def _try_write(cfg: dict) -> str | None:
+def _try_write(cfg: dict, block_ms: int = 8000) -> str | None:
     """Produce one record with ``cfg``; the error class if the broker (or TLS) refused."""
     prod = None
     try:
-        prod = KafkaProducer(acks="all", max_block_ms=8000, request_timeout_ms=8000, retries=0,
+        prod = KafkaProducer(acks="all", max_block_ms=block_ms, request_timeout_ms=block_ms, retries=0,
                              reconnect_backoff_max_ms=1000, client_id="security-test-intruder", **cfg)
         prod.send(PROBE_TOPIC, key=b"probe", value=b"probe").get(timeout=15)
         return None
@@ -426,7 +440,9 @@ def test_clients_without_valid_credentials_are_refused(secure_cluster):
     results, causes = {}, {}
     for name, (cfg, cause) in scenarios.items():
         with _KafkaLog() as log:
-            results[name] = _try_write(cfg)
+            # a SCRAM exchange over TLS takes seconds on a loaded machine: give the broker
+            # time to answer with its refusal rather than timing out before it does
+            results[name] = _try_write(cfg, 25000 if cause == "SaslAuthenticationFailed" else 8000)
         causes[name] = any(cause in m for m in log.messages)
     # the control: the same call with the right settings is accepted, so refusals are not an artefact
     control = _try_write(good)
