@@ -313,6 +313,60 @@ class LocalCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+def sasl_ssl_broker(data_dir: Path, port: int, controller_port: int, *, keystore: Path, truststore: Path,
+                    client: Settings, users: dict[str, str], super_users: tuple[str, ...] = (),
+                    authorizer: bool = True, heap: str = "512m") -> LocalBroker:
+    """A node whose only client listener is SASL_SSL (SCRAM-SHA-512 over TLS, PEM key
+    store), with KRaft's StandardAuthorizer: a principal may do only what an ACL allows
+    (``allow.everyone.if.no.acl.found=false``); ``super_users`` (user names) and the
+    broker's own user bypass ACLs. The KRaft controller listener stays PLAINTEXT on
+    loopback; its requests come from the node itself as ``User:ANONYMOUS``, which is
+    therefore a super user: no client can reach that listener as a client listener.
+
+    ``users`` (name -> password) become SCRAM users at format time, so no credential ever
+    crosses a PLAINTEXT port. Call ``format_with_users(broker, users)`` before ``start``."""
+    broker_password = users.get("broker")
+    if not broker_password:
+        raise ValueError("users must include the broker's own SCRAM user 'broker'")
+    props = {
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.broker.scram-sha-512.sasl.jaas.config":
+            f'org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="{broker_password}";',
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(truststore),
+        "ssl.client.auth": "none",
+    }
+    if authorizer:
+        props.update({
+            "authorizer.class.name": STANDARD_AUTHORIZER,
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": ";".join(f"User:{u}" for u in ("broker", "ANONYMOUS", *super_users)),
+        })
+    return LocalBroker(
+        data_dir=data_dir, port=port, controller_port=controller_port, heap=heap, settings=client,
+        listeners=f"BROKER://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        advertised_listeners=f"BROKER://127.0.0.1:{port}",
+        protocol_map="BROKER:SASL_SSL,CONTROLLER:PLAINTEXT",
+        inter_broker_listener="BROKER",
+        extra_properties=props,
+        probe_config=client.kafka_python_config(),  # readiness is probed over SASL_SSL too
+    )
+
+
+def format_with_users(broker: LocalBroker, users: dict[str, str]) -> None:
+    """Format the node's storage with one SCRAM-SHA-512 credential per user."""
+    args: list[str] = []
+    for name, password in users.items():
+        args += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+    broker.format(extra_args=args)
+
+
 def _cluster_id() -> str:
     """A Kafka cluster id (22-char URL-safe base64 of a UUID). Passed as --cluster-id=ID
     because an id may start with '-', which argparse would take for an option."""

@@ -825,19 +825,31 @@ class DlqAction(Contract):
     acted_at: datetime
 
 
+class AccessOutcome(str, Enum):
+    """What became of a read of PHI (``AccessEvent.outcome``)."""
+
+    ALLOWED = "allowed"
+    SERVED = "allowed"  # alias: the record was served
+    DENIED = "denied"
+    NOT_FOUND = "not_found"
+
+
 class AccessEvent(Contract):
-    """One read of protected data by a person, on ``audit.access.v1`` keyed by record id."""
+    """A person's read of PHI, or a denied attempt: who, in which role, which record, where and
+    when; never the record's content. Topic: ``audit.access.v1`` keyed by record id (6 years)."""
 
     avro_name: ClassVar[str] = "AccessEvent"
-    event_id: str
-    user: str = Field(min_length=1)
+    event_id: str = Field(min_length=1)
+    occurred_at: datetime
+    user: str = Field(min_length=1, max_length=150)
     role: str
-    action: str
-    record_type: str
-    record_id: str
+    record_type: str = Field(min_length=1, max_length=32)
+    record_id: str = Field(min_length=1)
+    action: str = Field(min_length=1, max_length=32)
+    outcome: AccessOutcome = AccessOutcome.ALLOWED
+    service: str = Field(min_length=1)
+    route: str = Field(max_length=128)
     reason: str | None = None
-    tool: str
-    accessed_at: datetime
 
 
 CONTRACT_MODELS: dict[str, type[Contract]] = {

@@ -241,6 +241,14 @@ def make_app(service: str, settings: Settings | None = None, **overrides: Any) -
         web_bind=s.http_host,
         web_host=s.http_host,
         web_port=s.port_for(service),
+        # Faust's built-in pages dump table contents (/table/...) and cluster topology
+        # (/router/...) without authentication: off. tests/unit/test_route_inventory.py
+        # proves every remaining route is public-without-PHI or answers 401.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         topic_partitions=4,

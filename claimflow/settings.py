@@ -60,11 +60,25 @@ class Settings(BaseSettings):
     port_payer_sim: int = SERVICE_PORTS["payer-sim"]
     port_payer_gateway: int = SERVICE_PORTS["payer-gateway"]
 
-    # HTTP writes (scrubber corrections)
-    http_write_token: SecretStr | None = Field(None, description="when set, HTTP writes (POST) on the services need Authorization: Bearer <token>")
+    # Security profile (see the README's "Security" section and claimflow/security.py).
+    # dev: on loopback a service may run without tokens and secrets, and warns that it does.
+    # prod: never. Whatever the profile, a service bound beyond loopback refuses to start
+    # without its tokens and secrets.
+    profile: Literal["dev", "prod"] = "dev"
+    # Per-user HTTP credentials: one line per token, "sha256:<hex of the token> <principal>
+    # <role>" (`claimflow tokens new` makes one). The table holds hashes, never tokens.
+    http_tokens: SecretStr | None = Field(None, description="token table (lines of 'sha256:<hex> <principal> <role>')")
+    http_tokens_file: Path | None = Field(None, description="file holding the token table (e.g. a mounted Secret)")
+    # deprecated single shared token: accepted as the principal 'shared-token' (role 'staff')
+    http_write_token: SecretStr | None = Field(None, description="legacy shared bearer token; prefer http_tokens")
+    # Who runs the command-line tools that print PHI (`claimflow claims show`): recorded on
+    # audit.access.v1. Outside dev it must be set.
+    operator_id: str | None = Field(None, description="staff user id of the person running the CLI")
+    operator_role: str = "operator"
 
     # Scrubber
     scrubber_day_key_secret: SecretStr | None = Field(None, description="HMAC secret of the scrubber's opaque day_key; set your own per deployment")
+    scrubber_day_key_secret_file: Path | None = Field(None, description="file holding the day-key secret (e.g. /run/secrets/...)")
     scrubber_refdata_dir: Path | None = Field(None, description="folder of reference data imported with `claimflow refdata import` (starter sets when unset)")
     scrubber_payers_file: Path | None = Field(None, description="per-payer rules (timely filing, required fields); the bundled payers.yaml when unset")
 
@@ -125,6 +139,17 @@ class Settings(BaseSettings):
             year, _, value = part.partition("=")
             overrides[int(year)] = Decimal(value)
         return ConversionFactorChoice(overrides, self.pfs_qualifying_apm)
+
+    def day_key_secret(self) -> SecretStr | None:
+        """The scrubber's day-key secret, from the variable or the file (stripped)."""
+        if self.scrubber_day_key_secret is not None:
+            return self.scrubber_day_key_secret
+        if self.scrubber_day_key_secret_file is not None:
+            try:
+                return SecretStr(Path(self.scrubber_day_key_secret_file).read_text().strip()) or None
+            except OSError:
+                return None
+        return None
 
     def port_for(self, service: str) -> int:
         return int(getattr(self, f"port_{service.replace('-', '_')}"))

@@ -114,7 +114,7 @@ UNDERPAYMENTS = TopicSpec(
 
 def _dlq(service: str, doc: str) -> TopicSpec:
     return TopicSpec(f"dlq.{service}.v1", "original key", RAW, doc, partitions=1, retention_ms=RETENTION_30_DAYS,
-                     writers=(service,))
+                     writers=(service,), readers=(CLI,))  # claimflow dlq list/show/replay
 
 
 DLQ_CODER = _dlq(CODER, "Poison input of the coder.")
@@ -128,7 +128,7 @@ DLQ_ACTIONS = TopicSpec(
     partitions=1, retention_ms=RETENTION_6_YEARS, writers=(CLI,), readers=(CLI,))
 AUDIT_ACCESS = TopicSpec(
     "audit.access.v1", "record_id", "AccessEvent", "Every read of PHI by a person: who, role, what, when; no content.",
-    partitions=1, retention_ms=RETENTION_6_YEARS, writers=(CLI,))  # auditors read it
+    partitions=1, retention_ms=RETENTION_6_YEARS, writers=(CLI, ADJUDICATOR))  # auditors read it
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     ENCOUNTERS,

@@ -241,6 +241,9 @@ main.add_command(_x12_group)
 main.add_command(_ingest_group)
 
 
+from claimflow.security_cli import acls_group as _acls, tokens_group as _tokens  # noqa: E402  (Kafka ACLs, HTTP tokens)
+
+kafka.add_command(_acls); main.add_command(_tokens)  # noqa: E702
 from services.scrubber.refdata_cli import refdata  # noqa: E402  (reference data importers)
 
 main.add_command(refdata)

@@ -31,13 +31,15 @@ def run_command(service: str) -> None:
 
     check_name(service)
     settings = get_settings()
-    ensure_reachable(settings)  # fail in seconds, with one line, when the broker is down
+    from claimflow import security
+
+    # fail closed first (exit 78 with a clear message when tokens or secrets are missing), then
+    # fail in seconds, with one line, when the broker is down; the dev profile's warnings last
+    warnings = security.checked(service, settings) if service != "all" else []
+    ensure_reachable(settings)
+    security.warn(warnings)
     if service == "all":
         run_all(settings)
-    elif service == "fhir-gateway":
-        from services.fhir_gateway.app import run_gateway
-
-        run_gateway(settings)
     else:
         from claimflow_app import services
 

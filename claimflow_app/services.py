@@ -78,7 +78,7 @@ def run_worker(service: str, settings: Settings | None = None) -> None:
     """Run one service in this process until SIGTERM/SIGINT."""
     import faust
 
-    settings = settings or get_settings()
+    settings = settings or get_settings()  # `claimflow run` checked the security profile first (claimflow.security.enforce)
     if service in GATEWAYS:
         GATEWAYS[service](settings)
         return

@@ -23,9 +23,12 @@ from mode import CrashingSupervisor
 from claimflow import metrics, topics
 from decimal import Decimal
 
+from claimflow.audit import access_event
 from claimflow.dlq import PoisonMessage, Stage
-from claimflow.models import Adjudication, AppealAction, AppealOutcome, Claim, ClaimStatusChanged, HeldClaim, utcnow
+from claimflow.httpauth import authenticate, table_from_settings
+from claimflow.models import AccessOutcome, Adjudication, AppealAction, AppealOutcome, Claim, ClaimStatusChanged, HeldClaim, utcnow
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
+from claimflow.security import relaxed
 from claimflow.settings import Settings, get_settings
 from claimflow.topics import partitions_of
 from services.adjudicator import flow
@@ -213,18 +216,40 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
             for kind, dollars in kinds.items():
                 svc_metrics.OPEN_UNDERPAYMENT_DOLLARS.labels(payer, kind).set(float(dollars))
 
+    tokens = table_from_settings(settings)
+    dev = relaxed(settings)
+    audit_topic = processor.topic(topics.AUDIT_ACCESS)
+
+    async def record_access(principal, claim_id: str, outcome: AccessOutcome) -> None:
+        event = access_event(principal, "claim", claim_id, "read", SERVICE, "GET /claims/{claim_id}", outcome)
+        value = processor.codec.encode(topics.AUDIT_ACCESS.value, event.to_avro())
+        await (await audit_topic.send(key=claim_id.encode(), value=value))  # recorded before anything is served
+        svc_metrics.PHI_ACCESS.labels(SERVICE, outcome.value).inc()
+
     @app.page("/claims/{claim_id}")
     async def claim_history(web, request, claim_id: str):
-        """Read-only view of one claim's ledger entry and history (local partitions only)."""
+        """Read-only view of one claim's ledger entry and history (local partitions only):
+        PHI, so it needs a bearer token naming a principal, and every read by a principal is
+        recorded on audit.access.v1 before the answer goes out. A refused request serves
+        nothing and is only counted (so anonymous callers cannot flood the audit trail)."""
+        principal = authenticate(request.headers, tokens, relaxed=dev)
+        if principal is None:
+            svc_metrics.PHI_ACCESS.labels(SERVICE, AccessOutcome.DENIED.value).inc()
+            return web.json({"error": "missing or invalid bearer token"}, status=401)
         entry = ledger.get(claim_id)
         if entry is None:
+            await record_access(principal, claim_id, AccessOutcome.NOT_FOUND)
             return web.json({"claim_id": claim_id, "found": False}, status=404)
+        await record_access(principal, claim_id, AccessOutcome.SERVED)
         return web.json({"found": True, **{k: v for k, v in entry.items() if k != "pending"},
                          "pending_remittances": len(entry.get("pending", []))})
 
     @app.page("/overturn-model")
     async def overturn_model(web, request):
-        """The learned overturn model (local partitions): counts and likelihood per payer|CARC."""
+        """The learned overturn model (local partitions): counts and likelihood per payer|CARC.
+        No PHI (payer ids and reason codes only), but business data: a token is required."""
+        if authenticate(request.headers, tokens, relaxed=dev) is None:
+            return web.json({"error": "missing or invalid bearer token"}, status=401)
         model = OverturnModel.merged([v for _, v in overturn.items() if v], policy.book)
         return web.json({"parts": sorted(k for k, _ in overturn.items()), "counts": model.counts,
                          "likelihood": {k: round(model.likelihood(*k.split("|", 1)), 6) for k in sorted(model.counts)}})

@@ -88,3 +88,8 @@ PATIENT_RESPONSIBILITY = Counter(
     "Patient-responsibility decisions (bill the patient) by payer id and reason family (deductible, coinsurance, copay...).",
     ["payer", "family"],
 )
+PHI_ACCESS = Counter(
+    "claimflow_phi_access_total",
+    "Reads of PHI records over HTTP, each also recorded on audit.access.v1, by outcome (allowed, not_found, denied).",
+    ["service", "outcome"],
+)

@@ -30,7 +30,9 @@ from aiohttp import web
 
 from claimflow import metrics, topics
 from claimflow.codec import Codec
+from claimflow.httpauth import table_from_settings
 from claimflow.models import EncounterEvent
+from claimflow.security import relaxed
 from claimflow.settings import Settings, get_settings
 from services.fhir_gateway.http import GatewayConfig, create_app
 from services.fhir_gateway.mapping import fingerprint
@@ -234,7 +236,8 @@ def reference_bundles(folder: Path | None) -> tuple[tuple[str, Any], ...]:
 
 def gateway_config(settings: Settings) -> GatewayConfig:
     return GatewayConfig(host=settings.http_host, port=settings.port_fhir_gateway, max_body_bytes=settings.fhir_max_body_bytes,
-                         bearer_token=settings.fhir_bearer_token, source_system=settings.fhir_source_system,
+                         bearer_token=settings.fhir_bearer_token, tokens=table_from_settings(settings),
+                         allow_anonymous=relaxed(settings), source_system=settings.fhir_source_system,
                          reference_bundles=reference_bundles(settings.fhir_reference_dir))
 
 
@@ -266,6 +269,9 @@ async def serve(settings: Settings, stop: asyncio.Event, ready: threading.Event 
 def run_gateway(settings: Settings | None = None) -> None:
     """Run the gateway in the foreground until SIGTERM / SIGINT."""
     settings = settings or get_settings()
+    from claimflow.security import enforce
+
+    enforce("fhir-gateway", settings)
     logging.basicConfig(level=settings.log_level.upper().replace("WARN", "WARNING"),
                         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
 

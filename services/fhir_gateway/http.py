@@ -5,8 +5,9 @@ Routes:
 - ``POST /fhir/Bundle``, ``POST /fhir`` and ``POST /``: a FHIR R4 Bundle as
   ``application/fhir+json`` or ``application/json``. 200 -> a ``batch-response`` Bundle
   with one entry per request entry (``response.status`` + ``response.outcome``
-  OperationOutcome). 400 malformed JSON/Bundle, 401 missing/wrong bearer token (when one
-  is configured; constant-time compare), 413 body over ``max_body_bytes``, 415 other
+  OperationOutcome). 400 malformed JSON/Bundle, 401 missing/wrong bearer token (a per-client
+  token of the token table or the shared EHR token; only dev on loopback with no token at
+  all configured accepts anonymous POSTs), 413 body over ``max_body_bytes``, 415 other
   media types, 503 when publishing failed (nothing acknowledged: the EHR retries; ids
   are deterministic so a retry is absorbed downstream).
 - ``GET /healthz``.
@@ -25,7 +26,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from claimflow.httpauth import bearer_ok
+from claimflow.httpauth import Principal, TokenTable, authenticate
 from claimflow.models import EncounterEvent
 from services.fhir_gateway.mapping import DEFAULT_SOURCE_SYSTEM, MappingResult, map_bundle
 from services.fhir_gateway.outcomes import ERROR, EntryOutcome, Issue, operation_outcome
@@ -45,12 +46,19 @@ class GatewayConfig:
     port: int = DEFAULT_PORT
     max_body_bytes: int = 10 * 1024 * 1024
     bearer_token: SecretStr | None = None
+    """Legacy shared token of the EHR feed (principal ``ehr``)."""
+    tokens: TokenTable = field(default_factory=TokenTable)
+    """Per-client tokens (claimflow.httpauth); with ``bearer_token`` the accepted credentials."""
+    allow_anonymous: bool = True
+    """True only in the dev profile on loopback: with no token at all configured, POSTs pass."""
     source_system: str = DEFAULT_SOURCE_SYSTEM
     reference_bundles: tuple[tuple[str, Any], ...] = field(default=())
     """Parsed bundles (e.g. practitioner/hospital directories) used to resolve references only."""
 
 
 CONFIG_KEY = web.AppKey("fhir_gateway_config", GatewayConfig)
+TOKENS_KEY = web.AppKey("fhir_gateway_tokens", TokenTable)
+PRINCIPAL_KEY = "claimflow.principal"
 PUBLISH_KEY = web.AppKey("fhir_gateway_publish", object)
 
 
@@ -88,7 +96,8 @@ def batch_response(result: MappingResult, entry_count: int) -> dict[str, Any]:
 
 async def handle_bundle(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
-    if not bearer_ok(request.headers, config.bearer_token):
+    principal = authenticate(request.headers, request.app[TOKENS_KEY], relaxed=config.allow_anonymous)
+    if principal is None:
         return _oo_response(401, [Issue("error", "login", "missing or invalid bearer token")],
                             {"WWW-Authenticate": 'Bearer realm="claimflow-fhir"'})
     if request.content_length is not None and request.content_length > config.max_body_bytes:
@@ -136,6 +145,7 @@ def create_app(publish: Publish, config: GatewayConfig | None = None) -> web.App
     # aiohttp's own cap is a backstop; the handler enforces max_body_bytes itself.
     app = web.Application(client_max_size=config.max_body_bytes + 1024)
     app[CONFIG_KEY] = config
+    app[TOKENS_KEY] = TokenTable(config.tokens.entries + TokenTable.of(shared=[(config.bearer_token, Principal("ehr", "ehr"))]).entries)
     app[PUBLISH_KEY] = publish
     app.router.add_post("/fhir/Bundle", handle_bundle)
     app.router.add_post("/fhir", handle_bundle)

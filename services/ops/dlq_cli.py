@@ -151,8 +151,8 @@ def show_cmd(coords, with_value, user, reason) -> None:
                 prod = prod or producer(settings)
                 now = utcnow()
                 event = AccessEvent(event_id="AE" + hashlib.sha256(f"{user}\x1f{c}\x1f{now.isoformat()}".encode()).hexdigest()[:18].upper(),
-                                    user=user, role="operator", action="read", record_type="dead_letter", record_id=c,
-                                    reason=reason, tool="claimflow dlq show", accessed_at=now)
+                                    occurred_at=now, user=user, role="operator", action="read", record_type="dead_letter",
+                                    record_id=c, service="cli", route="dlq show --with-value", reason=reason)
                 _send_acked(prod, topics.AUDIT_ACCESS, c, event)  # audited before it is shown
                 click.echo("  value:")
                 click.echo("\n".join("    " + ln for ln in _value_text(d).splitlines()))

@@ -30,9 +30,10 @@ from pydantic import ValidationError
 
 from claimflow import metrics, topics
 from claimflow.dlq import PoisonMessage, Stage
-from claimflow.httpauth import bearer_ok
+from claimflow.httpauth import DEV_PRINCIPAL, authenticate, table_from_settings
 from claimflow.models import Claim, ClaimCorrection, CodedEncounter, HeldClaim, safe_errors, utcnow
 from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
+from claimflow.security import InsecureConfiguration, relaxed
 from claimflow.settings import Settings, get_settings
 from claimflow.topics import partitions_of
 from services.scrubber import corrections as corr
@@ -47,7 +48,14 @@ SERVICE = "scrubber"
 
 
 def build_scrubber(settings: Settings, reference: ScrubReference | None = None) -> Scrubber:
-    secret = settings.scrubber_day_key_secret.get_secret_value().encode() if settings.scrubber_day_key_secret else DEFAULT_DAY_KEY_SECRET
+    configured = settings.day_key_secret()
+    if configured is not None:
+        secret = configured.get_secret_value().encode()
+    elif relaxed(settings):
+        secret = DEFAULT_DAY_KEY_SECRET  # dev on loopback only: the well-known development secret
+    else:
+        raise InsecureConfiguration("the scrubber needs CLAIMFLOW_SCRUBBER_DAY_KEY_SECRET outside the dev profile on loopback: "
+                                    "with the built-in secret anyone who reads the topics can recompute patient+provider+day keys")
     ref = reference or ScrubReference.load(settings.scrubber_refdata_dir, payers_file=settings.scrubber_payers_file)
     from claimflow.reimbursement.contracts import build_pricer
 
@@ -133,6 +141,8 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
         })
 
     corrections_topic = processor.topic(topics.CLAIMS_CORRECTED)
+    tokens = table_from_settings(settings)
+    dev = relaxed(settings)
 
     @app.page("/claims/{claim_id}/corrections")
     class CorrectionView(faust.web.View):
@@ -143,12 +153,16 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
             return self.json(body, status=status)
 
     async def submit_correction(request, claim_id: str) -> tuple[int, dict]:
-        if not bearer_ok(request.headers, settings.http_write_token):
+        principal = authenticate(request.headers, tokens, relaxed=dev)
+        if principal is None:
+            svc_metrics.CORRECTIONS.labels("unauthenticated").inc()
             return 401, {"error": "missing or invalid bearer token"}
         try:
             body = await request.json()
-            correction = corr.make_correction(Claim.model_validate(body["claim"]), str(body.get("corrected_by") or "unknown"),
-                                              str(body.get("reason") or ""), utcnow())
+            # the person who corrected is the authenticated principal, never what the body says;
+            # only an unauthenticated dev run takes the body's name (today's convenience)
+            by = str(body.get("corrected_by") or principal.name) if principal == DEV_PRINCIPAL else principal.name
+            correction = corr.make_correction(Claim.model_validate(body["claim"]), by, str(body.get("reason") or ""), utcnow())
         except ValidationError as exc:
             return 400, {"error": "invalid correction", "detail": safe_errors(exc)}
         except (ValueError, KeyError, TypeError):

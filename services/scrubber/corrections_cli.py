@@ -74,16 +74,50 @@ def held_cmd(limit: int) -> None:
 @claims.command("show")
 @click.argument("claim_id")
 def show_cmd(claim_id: str) -> None:
-    """Print the held claim as JSON, findings included (the data path: contains PHI)."""
-    waiting = waiting_held_claims()
-    if claim_id not in waiting:
+    """Print the held claim as JSON, findings included (the data path: contains PHI).
+
+    The operator is CLAIMFLOW_OPERATOR_ID (and CLAIMFLOW_OPERATOR_ROLE); the read is
+    recorded on audit.access.v1 before anything is printed."""
+    from claimflow.reach import ensure_reachable
+    from claimflow.settings import get_settings
+
+    settings = get_settings()
+    ensure_reachable(settings)  # one line, exit 3, before anything else is said
+    operator = operator_principal(settings)
+    waiting = waiting_held_claims(settings)
+    found = claim_id in waiting
+    record_cli_access(settings, operator, "held_claim", claim_id, "claims show", found)
+    if not found:
         raise click.ClickException(f"no held claim {claim_id} is waiting")
     click.echo(waiting[claim_id].claim.model_dump_json(indent=2))
 
 
+def operator_principal(settings):
+    """Who runs the CLI: CLAIMFLOW_OPERATOR_ID; required outside dev on loopback."""
+    from claimflow.httpauth import Principal
+    from claimflow.security import relaxed
+
+    if settings.operator_id:
+        return Principal(settings.operator_id, settings.operator_role)
+    if relaxed(settings):
+        click.echo("WARNING: CLAIMFLOW_OPERATOR_ID is not set; recording this read as 'dev-operator' (dev profile only)", err=True)
+        return Principal("dev-operator", "dev")
+    raise click.ClickException("set CLAIMFLOW_OPERATOR_ID (your staff user id): reads of PHI are recorded with who made them")
+
+
+def record_cli_access(settings, operator, record_type: str, record_id: str, command: str, found: bool) -> None:
+    from claimflow.audit import access_event
+    from claimflow.models import AccessOutcome
+    from claimflow.publish import publish_records
+
+    event = access_event(operator, record_type, record_id, "export", "cli", command,
+                         AccessOutcome.SERVED if found else AccessOutcome.NOT_FOUND)
+    publish_records(topics.AUDIT_ACCESS, [event], "record_id", settings)
+
+
 @claims.command("correct")
 @click.argument("claim_id")
-@click.option("--by", "corrected_by", required=True, help="your staff user id")
+@click.option("--by", "corrected_by", help="your staff user id (default: CLAIMFLOW_OPERATOR_ID, which it must match when set)")
 @click.option("--reason", default="", help="why (kept with the correction; never logged)")
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False), help="the whole corrected claim as JSON")
 @click.option("--line", type=int, help="line number the quick edits below apply to")
@@ -106,6 +140,11 @@ def correct_cmd(claim_id, corrected_by, reason, file_, line, code, modifiers, un
     from services.scrubber import corrections as corr
 
     settings = get_settings()
+    if settings.operator_id and corrected_by and corrected_by != settings.operator_id:
+        raise click.ClickException(f"--by {corrected_by} is not the operator of this shell (CLAIMFLOW_OPERATOR_ID)")
+    corrected_by = corrected_by or settings.operator_id
+    if not corrected_by:
+        raise click.ClickException("say who corrects: --by USER or CLAIMFLOW_OPERATOR_ID")
     if file_:
         claim = Claim.model_validate(json.loads(Path(file_).read_text()))
         if claim.claim_id != claim_id:

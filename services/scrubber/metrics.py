@@ -17,6 +17,6 @@ SCRUB_OUTCOMES = Counter(
 )
 CORRECTIONS = Counter(
     "claimflow_scrub_corrections_total",
-    "Corrections of held claims by outcome (submitted_http, released, held_again, duplicate, refused).",
+    "Corrections of held claims by outcome (submitted_http, released, held_again, duplicate, refused, unauthenticated).",
     ["outcome"],
 )

@@ -183,7 +183,8 @@ def test_held_claims_are_corrected_released_once_or_held_again(token_pipeline):
 
     def ledger_state():
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/claims/{cid}", timeout=5) as resp:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/claims/{cid}", headers={"Authorization": f"Bearer {TOKEN}"})
+            with urllib.request.urlopen(req, timeout=5) as resp:  # a PHI view: needs the token once one is configured
                 return json.loads(resp.read()).get("state")
         except (urllib.error.URLError, OSError):
             return None

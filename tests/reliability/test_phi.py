@@ -5,7 +5,8 @@ free-text note and diagnosis text). They run through coder, scrubber, payer-sim,
 payer-gateway and adjudicator as processes, together with malformed records carrying
 the same markers that must be dead-lettered (undecodable, schema-valid but invalid,
 a claim the 837P writer rejects, an encounter whose coding rules fail). Then every
-service log, every /metrics page (and the adjudicator's claim view), the headers of all
+service log, every response of the allow-listed public routes (/metrics, /healthz, Faust's index) of
+every service (and the adjudicator's claim view), the headers of all
 records on all topics (dead-letter values carry original bytes by design, so only their
 headers count) and the keys of all topics, table changelogs included, are scanned for
 every marker, the birth date in several formats. The markers are also asserted present
@@ -25,6 +26,7 @@ from claimflow import topics
 from claimflow.admin import admin_client
 from claimflow.codec import Codec, DecodeError
 from claimflow.dlq import headers_dict
+from claimflow.httpauth import PUBLIC_ROUTES
 from claimflow.kafkaio import producer
 from claimflow.models import EncounterEvent
 from claimflow_app.services import SERVICES
@@ -217,8 +219,8 @@ def test_phi_stays_in_the_data_path(kafka_broker, tmp_path):
         for p in pipe.procs:
             port = settings.port_for(p.service)
             assert p.proc.poll() is None, f"{p.service} exited with {p.proc.returncode}"
-            pages[f"{p.service} /metrics"] = _get(f"http://127.0.0.1:{port}/metrics")
-            pages[f"{p.service} /healthz"] = _get(f"http://127.0.0.1:{port}/healthz")
+            for route in PUBLIC_ROUTES:  # every allow-listed (unauthenticated) route of every service
+                pages[f"{p.service} {route}"] = _get(f"http://127.0.0.1:{port}{route}")
             assert "claimflow_records_in_total" in pages[f"{p.service} /metrics"]
         claim_ids = []
         for r in data[topics.CLAIMS.name][:5]:

@@ -23,6 +23,7 @@ from claimflow.models import CONTRACT_MODELS, EncounterEvent, utcnow
 from claimflow.schemas import crc64_avro, default_store
 from claimflow.synthetic import EncounterGenerator, adjudication_for
 from claimflow.models import (
+    AccessEvent,
     ClaimCorrection,
     Claim, ClaimState, ClaimStatusChanged, CodedDiagnosis, CodedEncounter, CodedServiceLine, CodingReviewItem,
     DenialWorkItem, Disposition, EditFamily, EditFinding, HeldClaim, Provenance, ReviewReason, ServiceLine, Severity,
@@ -100,8 +101,8 @@ def sample_records():
     dlq_action = DlqAction(action_id="DA1", action=DlqActionKind.DISCARDED, dlq_topic="dlq.coder.v1", dlq_partition=0, dlq_offset=3,
                            service="coder", stage="decode", error_class="OversizedValue", source_topic="encounters.v1",
                            source_partition=1, source_offset=40, reason="duplicate export", actor="ops-1", acted_at=now)
-    access = AccessEvent(event_id="AE1", user="ops-1", role="operator", action="dlq.show.value", record_type="dead_letter",
-                         record_id="dlq.coder.v1:0:3", reason="diagnose decode error", tool="cli", accessed_at=now)
+    access = AccessEvent(event_id="AE1", occurred_at=now, user="ops-1", role="operator", action="read", record_type="dead_letter",
+                         record_id="dlq.coder.v1:0:3", service="cli", route="dlq show --with-value", reason="diagnose decode error")
     records = {
         "DlqAction": dlq_action, "AccessEvent": access,
         "UnderpaymentWorkItem": under,
