@@ -24,7 +24,9 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7) -> dic
     base = get_settings()
     root = REPO_ROOT / "var" / "demo"
     shutil.rmtree(root, ignore_errors=True)
-    settings = Settings(**{**base.model_dump(), "data_dir": root / "services"})
+    # the demo's clients (topic creation, publishing, the summary) talk to the demo broker
+    settings = Settings(**{**base.model_dump(), "data_dir": root / "services",
+                           "kafka_bootstrap": f"127.0.0.1:{base.local_kafka_port}"})
     broker = LocalBroker(data_dir=root / "kafka", port=base.local_kafka_port, controller_port=base.local_kafka_controller_port,
                          heap=base.local_kafka_heap, settings=settings)
     env = {"CLAIMFLOW_KAFKA_BOOTSTRAP": broker.bootstrap, "CLAIMFLOW_DATA_DIR": str(settings.data_dir)}
