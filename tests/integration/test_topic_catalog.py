@@ -8,6 +8,7 @@ import yaml
 
 from claimflow.admin import admin_client, create_topics
 from claimflow.catalog import K8S_TOPICS_PATH
+from claimflow.kafkaio import wait_for
 from claimflow.settings import Settings
 from claimflow.topics import ALL_TABLES, ALL_TOPICS
 
@@ -21,10 +22,10 @@ def test_k8s_catalog_creates_every_topic_and_changelog(kafka_broker, tmp_path):
     assert first.mismatched == []
     changelogs = {t.changelog("catalogcheck") for t in ALL_TABLES}
     assert changelogs <= set(first.created)  # a fresh prefix: its changelogs are new
+    wanted = {t.name for t in ALL_TOPICS} | changelogs
     admin = admin_client(settings)
-    try:
-        present = set(admin.list_topics())
-        assert {t.name for t in ALL_TOPICS} | changelogs <= present
+    try:  # a new topic reaches the metadata a moment after CreateTopics returns
+        assert wait_for(lambda: wanted <= set(admin.list_topics()), timeout=30), wanted - set(admin.list_topics())
     finally:
         admin.close()
 
