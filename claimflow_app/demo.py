@@ -18,6 +18,9 @@ from claimflow.synthetic import EncounterGenerator
 
 OUTCOME_TOPICS = (topics.CLAIMS, topics.CLAIMS_HELD, topics.CODING_REVIEW)
 DEMO_SERVICES = ("coder", "scrubber", "adjudicator", "payer-sim")
+# the coder loads its code sets and search index before it serves /healthz: 20-40 s alone on
+# 2 busy cores, past 60 s when four services start at once on a shared machine
+START_TIMEOUT_SECONDS = 150.0
 
 
 def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7) -> dict:
@@ -41,8 +44,8 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7) -> dic
         for service in DEMO_SERVICES:
             procs.append(spawn(service, root / "logs", env))
         for p in procs:
-            wait_healthy(p.service, settings.port_for(p.service), proc=p)
-            wait_assigned(p)
+            wait_healthy(p.service, settings.port_for(p.service), timeout=START_TIMEOUT_SECONDS, proc=p)
+            wait_assigned(p, timeout=START_TIMEOUT_SECONDS)
         print(f"services up: {', '.join(DEMO_SERVICES)}", flush=True)
 
         gen = EncounterGenerator(seed=seed, defect_rate=0.1)
