@@ -17,6 +17,9 @@ from claimflow_app import demo_run
 from claimflow_app.runner import stop_all, wait_up
 
 DEMO_SERVICES = demo_run.DEMO_SERVICES
+# the coder loads its code sets and search index before it serves /healthz: 20-40 s alone on
+# 2 busy cores, past 60 s when four services start at once on a shared machine
+START_TIMEOUT_SECONDS = 150.0
 
 
 def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootstrap: str | None = None) -> dict:
@@ -39,7 +42,7 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootst
             for service in DEMO_SERVICES:
                 procs.append(spawn(service, root / "logs", plan.env))
             print(f"starting {', '.join(DEMO_SERVICES)} (logs in {root / 'logs'}) ...", flush=True)
-            wait_up(procs, settings, echo=lambda line: print(line, flush=True))
+            wait_up(procs, settings, timeout=START_TIMEOUT_SECONDS, echo=lambda line: print(line, flush=True))
             for p in procs:
                 wait_assigned(p)
             print(f"services up and assigned: {', '.join(DEMO_SERVICES)}", flush=True)
