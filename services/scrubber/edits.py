@@ -19,7 +19,7 @@ from services.scrubber.refdata import RefDataSet, IcdCatalog, fiscal_year, MCE_A
 
 E, W = Severity.ERROR, Severity.WARNING
 
-CPT_RE = re.compile(r"^[0-9]{4}[0-9FMTU]$")
+CPT_RE = re.compile(r"^[0-9]{4}[0-9AFMTU]$")  # A: vaccine administration (0001A), M: MAAA
 HCPCS_RE = re.compile(r"^[A-V][0-9]{4}$")
 MODIFIER_RE = re.compile(r"^[0-9A-Z]{2}$")
 X_MODIFIERS = frozenset({"XE", "XS", "XP", "XU"})
@@ -162,7 +162,8 @@ def diagnosis_validity(ctx: EditContext) -> list[EditFinding]:
     fy = fiscal_year(ctx.dos)
     out = []
     if code_set is None:
-        return [finding("DX-000", F, f"no ICD-10-CM code set loaded for fiscal year {fy}", "load the code set for the date of service",
+        why = ctx.icd.problem(ctx.dos) or f"no ICD-10-CM code set loaded for fiscal year {fy}"
+        return [finding("DX-000", F, why, "load the code set for the date of service",
                         source_row={"fiscal_year": str(fy)})]
     ver = code_set.version
     if not exact:

@@ -1143,11 +1143,31 @@ class IcdCatalog:
     def __init__(self, sets: dict[int, DiagnosisCodeSet] | None = None, strict: bool = False):
         self.sets: dict[int, DiagnosisCodeSet] = dict(sets or {})
         self.strict = strict
+        self.catalogue = None  # the coder's effective-dated catalogue, when shared
+
+    @classmethod
+    def from_catalogue(cls, catalogue) -> "IcdCatalog":
+        """Judge every date of service exactly as the coder does: the shared
+        :class:`services.coder.catalogue.CodeSetCatalogue` picks the set (its own fiscal
+        year, provisional after the newest year, none for a year that is not loaded)."""
+        out = cls(catalogue.sets, strict=True)
+        out.catalogue = catalogue
+        return out
 
     def register(self, fy: int, code_set: DiagnosisCodeSet) -> None:
         self.sets[fy] = code_set
+        self.catalogue = None  # a set registered by hand: the plain per-year lookup applies
+
+    def problem(self, dos: date) -> str | None:
+        """Why no code set may judge ``dos`` (None when one may)."""
+        if self.catalogue is not None:
+            return self.catalogue.for_dos(dos).problem
+        return None if self.for_dos(dos)[0] is not None else f"no ICD-10-CM code set loaded for fiscal year {fiscal_year(dos)}"
 
     def for_dos(self, dos: date) -> tuple[DiagnosisCodeSet | None, bool]:
+        if self.catalogue is not None:
+            choice = self.catalogue.for_dos(dos)
+            return choice.code_set, choice.exact
         fy = fiscal_year(dos)
         if fy in self.sets:
             return self.sets[fy], True

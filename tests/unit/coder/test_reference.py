@@ -43,11 +43,21 @@ def test_every_synthea_procedure_is_in_the_procedure_map(ref):
 
 
 def test_map_targets_are_billable_in_every_loaded_year(ref):
+    """The tabular audit: every mapped row resolves, in every loaded fiscal year, to a
+    billable target (alternatives, newest first, like ``R05.9;R05`` cover codes split between years),
+    every row names its rationale, and every review row's candidates exist in some year."""
+    assert len(ref.snomed_dx) >= 200
     for row in ref.snomed_dx.values():
+        assert row.note, f"{row.snomed_code}: no rationale"
         if row.status == "map":
             assert 0 < row.confidence <= 1
             for fy, cs in ref.code_sets.items():
-                assert cs.is_billable(row.icd10cm), (row.snomed_code, row.icd10cm, fy)
+                billable = [t for t in row.targets if cs.is_billable(t)]
+                assert billable and row.target_for(cs) == billable[0], (row.snomed_code, row.targets, fy)
+        if row.status == "review":
+            assert row.targets, f"{row.snomed_code}: a review row lists its candidate codes"
+            for t in row.targets:
+                assert any(cs.exists(t) for cs in ref.code_sets.values()), (row.snomed_code, t)
     for row in ref.snomed_px.values():
         if row.status == "map":
             assert row.code in ref.procedures
