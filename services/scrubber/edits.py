@@ -66,7 +66,8 @@ class EditContext:
 
     @property
     def payer(self):
-        return self.ref.payers.for_payer(self.claim.coverage.payer_id if self.claim.coverage else None)
+        cov = self.claim.coverage
+        return self.ref.payers.for_payer(cov.payer_id if cov else None, cov.plan_type.value if cov else None)
 
     def age_on_dos(self) -> int:
         dob, d = self.claim.patient.date_of_birth, self.dos
