@@ -411,7 +411,7 @@ class Coder:
                 reasons.append(_reason("DX_CODE_SET_UNAVAILABLE", choice.problem or "code set unavailable", "date_of_service"))
         elif not dx_items and not any(r.subject and r.subject.startswith("diagnosis") for r in reasons):
             reasons.append(_reason("MISSING_DOCUMENTATION", "no reportable diagnosis documented"))
-        if not lines and not any(r.code.startswith(("EM_", "PROC_")) for r in reasons):
+        if not lines and not any(r.code.startswith(("EM_", "PROC_", "IMM_")) or r.subject == "visit" for r in reasons):
             reasons.append(_reason("MISSING_DOCUMENTATION", "no billable service documented"))
 
         coded_dx = [
