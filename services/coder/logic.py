@@ -312,9 +312,17 @@ class Coder:
         own administration codes take those instead; Medicare takes G0008 / G0009 for
         influenza / pneumococcal vaccines. Documented administration codes are kept."""
         vaccines = [ln for ln in lines if ln.category == "vaccine"]
+        # a vaccine whose product is under review was still given: it counts for administration
+        age_now = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
+        pending = []
+        for px in enc.procedures:
+            if (px.system or "").strip() in CVX_SYSTEMS:
+                row = self.ref.cvx.get((px.code or "").strip().lstrip("0") or "0")
+                if row is not None and not row.product_cpt and not (row.age_rule and age_now >= row.age_rule[1]) and not row.admin:
+                    pending.append(row)
         documented_admin = [ln for ln in lines if ln.category == "immunization_admin"]
         admin_concepts = [i for i, px in enumerate(enc.procedures) if self._px_status(px) == "admin"]
-        if not vaccines:
+        if not vaccines and not pending:
             for i in admin_concepts:
                 if not documented_admin:
                     reasons.append(_reason("IMM_NO_PRODUCT_MATCH", "vaccine administration documented without the vaccine given",
@@ -346,15 +354,16 @@ class Coder:
                 add("G0009", 1)
             else:
                 generic.append(v)
-        if generic:
+        given = [self._cvx_for_product(v.code) or _ONE for v in generic] + pending  # (route, components) per vaccine
+        if given:
             if age <= 18 and counsel:
-                comps = sum(max((self._cvx_for_product(v.code) or _ONE).components, 1) for v in generic)
-                add("90460", len(generic), 0.93)
-                if comps > len(generic):
-                    add("90461", comps - len(generic), 0.93)
+                comps = sum(max(g.components, 1) for g in given)
+                add("90460", len(given), 0.93)
+                if comps > len(given):
+                    add("90461", comps - len(given), 0.93)
             else:
-                inj = [v for v in generic if (self._cvx_for_product(v.code) or _ONE).route == "injection"]
-                other = [v for v in generic if v not in inj]
+                inj = [g for g in given if g.route == "injection"]
+                other = [g for g in given if g.route != "injection"]
                 if inj:
                     add("90471", 1)
                     if len(inj) > 1:
