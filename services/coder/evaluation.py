@@ -207,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== 1. regression set (tests/fixtures/coding; written with the rules: not an accuracy figure)")
     print(report(evaluate(coder, load_fixtures(args.fixtures))))
 
-    pipe = offline.Pipeline(coder, Scrubber(ScrubReference.load(icd_catalogue=ref.catalogue)))
+    from claimflow import practice
+
+    pipe = offline.Pipeline(coder, Scrubber(ScrubReference.load(icd_catalogue=ref.catalogue)), practice=practice.load())
     now = datetime.now(timezone.utc)
     results: list[dict] = []
     print(f"\n== 2. shared Synthea bundles ({args.synthea})")

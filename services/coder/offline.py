@@ -49,14 +49,17 @@ class Pipeline:
     coder: Coder
     scrubber: Scrubber
     history: InMemoryClaimHistory = field(default_factory=InMemoryClaimHistory)
+    practice: Any = None  # claimflow.practice.PracticeProfile: fills billing data the export lacks
 
     @classmethod
     def load(cls, *, refdata_dir: Path | None = None, payers_file: Path | None = None, threshold: float = 0.9,
-             fetch_missing: bool = False) -> "Pipeline":
-        """Coder and scrubber over ONE shared ICD-10-CM catalogue."""
+             fetch_missing: bool = False, practice_file: Path | None = None) -> "Pipeline":
+        """Coder and scrubber over ONE shared ICD-10-CM catalogue, and the practice profile."""
+        from claimflow import practice
+
         ref = CodingReference.load(refdata_dir=refdata_dir, fetch_missing=fetch_missing)
         scrub_ref = ScrubReference.load(refdata_dir, payers_file=payers_file, icd_catalogue=ref.catalogue)
-        return cls(Coder(ref, threshold), Scrubber(scrub_ref))
+        return cls(Coder(ref, threshold), Scrubber(scrub_ref), practice=practice.load(practice_file))
 
 
 def _is_bundle(obj: Any) -> bool:
@@ -152,7 +155,7 @@ def run(pipe: Pipeline, path: Path, now: datetime | None = None) -> Iterator[dic
     now = now or datetime.now(timezone.utc)
     bundles, lines = read_inputs(path)
     if bundles:
-        mapped = map_bundles(bundles)
+        mapped = map_bundles(bundles, practice=pipe.practice)
         for enc in mapped.events:
             yield result_line(pipe, enc, mapped.facts.get(enc.encounter_id, {}), now)
         for o in mapped.outcomes:

@@ -343,9 +343,10 @@ def make_encounter_id(stable_key: str) -> str:
 
 
 class _Mapper:
-    def __init__(self, index: ResourceIndex, source_system: str):
+    def __init__(self, index: ResourceIndex, source_system: str, practice: Any = None):
         self.ix = index
         self.source_system = source_system
+        self.practice = practice  # claimflow.practice.PracticeProfile: fills what the export lacks
         self._enc_links: dict[int, dict[str, list[Entry]]] = {}
         self._coverages_by_patient: dict[Any, list[Entry]] = {}
         self._history: dict[Any, list[tuple[date, Any, str | None]]] = {}
@@ -554,6 +555,11 @@ class _Mapper:
         if billing is None and rendering is not None:
             billing = rendering
             warnings.append(Issue("information", "informational", "no billing organisation: the rendering practitioner is used as billing provider", (f"{enc.path}.serviceProvider",)))
+        if billing is not None and self.practice is not None:
+            billing, filled = self._fill_from_practice(billing)
+            if filled:
+                warnings.append(Issue("information", "informational",
+                                      f"billing provider {', '.join(filled)} taken from the practice profile (not in the export)"))
         if rendering is None and billing is not None:
             rendering = billing
         if rendering is None or billing is None:
@@ -1125,6 +1131,15 @@ class _Mapper:
                 return plan
         return PlanType.OTHER
 
+    def _fill_from_practice(self, billing: Provider) -> tuple[Provider, list[str]]:
+        """Empty billing NPI / tax id / taxonomy / name from the practice profile."""
+        p = self.practice
+        wanted = (("npi", "NPI", p.billing_npi), ("tax_id", "tax id", p.billing_tax_id),
+                  ("taxonomy", "taxonomy", p.billing_taxonomy), ("name", "name", p.billing_name))
+        update = {f: v for f, _, v in wanted if v and not getattr(billing, f)}
+        filled = [label for f, label, _ in wanted if f in update]
+        return (billing.model_copy(update=update) if update else billing), filled
+
     # --- classification ----------------------------------------------------------------
 
     @staticmethod
@@ -1233,6 +1248,7 @@ def map_bundles(
     *,
     source_system: str = DEFAULT_SOURCE_SYSTEM,
     reference_bundles: Iterable[tuple[str, Any]] = (),
+    practice: Any = None,
 ) -> MappingResult:
     """Map several Bundles sharing one reference index (``(source name, parsed JSON)``
     pairs). A Bundle that is not processable at all gets one outcome with index -1.
@@ -1254,7 +1270,7 @@ def map_bundles(
                                                    issues=list(exc.issues[1:])))
             continue
         ix.add_bundle(bundle, name)
-    return _Mapper(ix, source_system).run()
+    return _Mapper(ix, source_system, practice).run()
 
 
 def map_bundle(bundle: Any, *, source: str = "request", source_system: str = DEFAULT_SOURCE_SYSTEM,
