@@ -182,7 +182,8 @@ def synthea_report(summary: dict) -> str:
     lines = [
         f"encounters: {summary['encounters']} (professional {summary['professional']}, institutional {o.get('institutional', 0)})",
         f"auto-coded: {o.get('auto-coded', 0) + o.get('self-pay', 0)} = {summary['auto_coded_share_of_professional']:.1%} of professional "
-        f"(of which self-pay {o.get('self-pay', 0)}); review {o.get('review', 0)}; unreadable {o.get('error', 0)}",
+        f"(of which self-pay {o.get('self-pay', 0)}); review {o.get('review', 0)}; unreadable {o.get('error', 0)}; "
+        f"self-pay per the export (any outcome): {summary.get('self_pay_encounters', 0)}",
         "reviewed, by reason (encounters): " + ", ".join(f"{k}={v}" for k, v in summary["review_reasons"].items()),
         "claims: " + ", ".join(f"{k}={v}" for k, v in summary["claims"].items()) + "; held by rule: "
         + ", ".join(f"{k}={v}" for k, v in summary["held_by_rule"].items()),

@@ -190,9 +190,11 @@ def summarize(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
     verdicts: Counter = Counter()
     held_by: Counter = Counter()
     n = 0
+    self_pay_any = 0
     for r in results:
         n += 1
         outcomes[r["outcome"]] += 1
+        self_pay_any += bool(r.get("self_pay"))
         if r["outcome"] == "review":
             for code in {x["code"] for x in r["review_reasons"]}:
                 reasons[code] += 1
@@ -205,4 +207,5 @@ def summarize(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
     coded = outcomes["auto-coded"] + outcomes["self-pay"]
     return {"encounters": n, "professional": professional, "outcomes": dict(outcomes),
             "auto_coded_share_of_professional": round(coded / professional, 4) if professional else 0.0,
-            "review_reasons": dict(reasons.most_common()), "claims": dict(verdicts), "held_by_rule": dict(held_by.most_common())}
+            "review_reasons": dict(reasons.most_common()), "claims": dict(verdicts), "held_by_rule": dict(held_by.most_common()),
+            "self_pay_encounters": self_pay_any}
