@@ -60,7 +60,8 @@ CVX_RE = re.compile(r"^[0-9]{1,3}$")
 PRODUCT_ADMIN = {"91318": "90480", "91319": "90480", "91320": "90480", "91321": "90480", "91322": "90480"}
 INFLUENZA_PRODUCTS = {"90655", "90656", "90657", "90658", "90660", "90672", "90685", "90686", "90687", "90688"}
 PNEUMOCOCCAL_PRODUCTS = {"90670", "90671", "90677", "90732"}
-ICD10_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
+# a letter then two alphanumerics (FY2026 added the QA0 category: the second character is no longer always a digit)
+ICD10_RE = re.compile(r"^[A-Z][0-9A-Z][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
 CPT_RE = re.compile(r"^[0-9]{4}[0-9AFTU]$")  # A: CPT vaccine administration codes (0001A)
 HCPCS_RE = re.compile(r"^[A-V][0-9]{4}$")
 MODIFIER_RE = re.compile(r"^[0-9A-Z]{2}$")

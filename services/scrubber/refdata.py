@@ -1111,7 +1111,7 @@ def import_icd10cm_order(path: Path | str, fy: int, version: str | None = None) 
             if not ln.strip():
                 continue
             code, flag = ln[6:13].strip(), ln[14:15]
-            if not re.match(r"^[A-Z][0-9][0-9A-Z]{1,5}$", code) or flag not in ("0", "1"):
+            if not re.match(r"^[A-Z][0-9A-Z][0-9A-Z]{1,5}$", code) or flag not in ("0", "1"):
                 raise RefDataError(f"ICD-10-CM order file line {n}: unexpected layout")
             codes.append(code)
             if flag == "1":
