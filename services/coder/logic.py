@@ -17,6 +17,7 @@ MOD-95-001 telehealth modifier."""
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,13 @@ ICD10_SYSTEMS = {ICD10CM_SYSTEM, "icd-10-cm", "ICD-10-CM", "urn:oid:2.16.840.1.1
 SNOMED_SYSTEMS = {SNOMED_SYSTEM, "snomed", "SNOMED-CT", "urn:oid:2.16.840.1.113883.6.96"}
 CPT_SYSTEMS = {CPT_SYSTEM, "cpt", "CPT", "urn:oid:2.16.840.1.113883.6.12"}
 HCPCS_SYSTEMS = {HCPCS_SYSTEM, "hcpcs", "HCPCS", "urn:oid:2.16.840.1.113883.6.285"}
+CVX_SYSTEM = "http://hl7.org/fhir/sid/cvx"
+CVX_SYSTEMS = {CVX_SYSTEM, "cvx", "CVX", "urn:oid:2.16.840.1.113883.12.292"}
+CVX_RE = re.compile(r"^[0-9]{1,3}$")
+# vaccine products whose administration has a code of its own (no 90460-90474 with them)
+PRODUCT_ADMIN = {"91318": "90480", "91319": "90480", "91320": "90480", "91321": "90480", "91322": "90480"}
+INFLUENZA_PRODUCTS = {"90655", "90656", "90657", "90658", "90660", "90672", "90685", "90686", "90687", "90688"}
+PNEUMOCOCCAL_PRODUCTS = {"90670", "90671", "90677", "90732"}
 MAX_DX = 12
 MAX_POINTERS = 4
 LATERALITY_MODIFIER = {Laterality.LEFT: "LT", Laterality.RIGHT: "RT", Laterality.BILATERAL: "50"}
@@ -95,6 +103,15 @@ class _Line:
     row: ProcedureRow | None
     subject: str
     pointers: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _OneComponent:
+    route: str = "injection"
+    components: int = 1
+
+
+_ONE = _OneComponent()
 
 
 def _reason(code: str, message: str, subject: str | None = None, candidates: list[str] | None = None) -> ReviewReason:
@@ -157,6 +174,10 @@ class Coder:
             conf = 1.0 if system else 0.95
             return _Dx(add_dot(code), prov, conf, "DX-DOC-001", choice.version, dx.system, dx.code, dx.is_primary)
         if code and system in SNOMED_SYSTEMS:
+            if not code.isdigit() or not 6 <= len(code) <= 18:
+                reasons.append(_reason("DX_INVALID_FORMAT", f"SNOMED CT code {code[:20]!r} is malformed (6-18 digits expected)",
+                                       subject, self._candidates(dx.display, cs)))
+                return None
             row = self.ref.snomed_dx.get(code)
             if row is None:
                 reasons.append(_reason("DX_UNMAPPED_SNOMED", f"SNOMED CT {code} is not in the curated map",
@@ -164,16 +185,19 @@ class Coder:
                 return None
             if row.status == "ignore":
                 return None
-            if row.status != "map" or not row.icd10cm:
+            if row.status != "map" or not row.targets:
+                listed = [add_dot(t) for t in row.targets if cs.is_billable(t)]
                 reasons.append(_reason("DX_SNOMED_NEEDS_SPECIFICITY", f"SNOMED CT {code}: {row.note}", subject,
-                                       self._candidates(dx.display or row.description, cs)))
+                                       listed or self._candidates(dx.display or row.description, cs)))
                 return None
-            if not self._validate_icd(row.icd10cm, choice, subject, row.description, reasons):
+            target = row.target_for(cs) or row.targets[0]
+            if not self._validate_icd(target, choice, subject, row.description, reasons):
                 return None
-            return _Dx(add_dot(row.icd10cm), Provenance.MAPPED, row.confidence, "DX-MAP-001",
+            return _Dx(add_dot(target), Provenance.MAPPED, row.confidence, "DX-MAP-001",
                        f"{choice.version}; map {self.ref.versions.get('snomed_icd10cm', '')}", dx.system, dx.code, dx.is_primary)
         if code:
-            reasons.append(_reason("DX_UNSUPPORTED_SYSTEM", "diagnosis code system is neither ICD-10-CM nor SNOMED CT",
+            named = system[:80] if system else "none given"
+            reasons.append(_reason("DX_UNSUPPORTED_SYSTEM", f"diagnosis code system {named!r} is neither ICD-10-CM nor SNOMED CT",
                                    subject, self._candidates(dx.display, cs)))
             return None
         # free text
@@ -203,7 +227,9 @@ class Coder:
             if row is None:
                 reasons.append(_reason("PROC_UNMAPPED_SNOMED", f"SNOMED CT procedure {code} is not in the curated map", subject))
                 return None
-            if row.status == "ignore":
+            if row.status in ("ignore", "visit", "admin", "counsel"):
+                # visit: the visit-type concept confirms the E/M the coder selects; admin /
+                # counsel: evidence the immunization rules read (see _immunizations)
                 return None
             if row.status != "map" or row.code not in self.ref.procedures:
                 reasons.append(_reason("PROC_SNOMED_NEEDS_SPECIFICITY", f"SNOMED CT {code}: {row.note}", subject))
@@ -217,7 +243,8 @@ class Coder:
         is_cpt = system in CPT_SYSTEMS or (not system and CPT_RE.match(code))
         is_hcpcs = system in HCPCS_SYSTEMS or (not system and HCPCS_RE.match(code))
         if not (is_cpt or is_hcpcs):
-            reasons.append(_reason("PROC_UNSUPPORTED_SYSTEM", "procedure code system is not CPT, HCPCS or SNOMED CT", subject))
+            named = system[:80] if system else "none given"
+            reasons.append(_reason("PROC_UNSUPPORTED_SYSTEM", f"procedure code system {named!r} is not CPT, HCPCS, SNOMED CT or CVX", subject))
             return None
         if is_cpt and not CPT_RE.match(code) and not HCPCS_RE.match(code):
             reasons.append(_reason("PROC_INVALID_FORMAT", "not a CPT code format (4 digits + digit/F/T/U)", subject))
@@ -239,6 +266,125 @@ class Coder:
         reasons.append(_reason("PROC_UNKNOWN_CODE", f"{code_type.value.upper()} {code} is not in the reference list", subject))
         return None
 
+    # --- immunizations -----------------------------------------------------------------
+
+    def _vaccine(self, i: int, px: DocumentedProcedure, enc: EncounterEvent, reasons: list[ReviewReason]) -> _Line | None:
+        """A CVX-coded vaccine -> the product CPT (CDC CPT-CVX facts in data/cvx_cpt.csv).
+        The CDC table maps CPT to CVX; where several CPT codes share one CVX the product is
+        chosen only by a stated rule (age), otherwise the candidates go to review."""
+        subject = f"procedure[{i}]"
+        code = (px.code or "").strip()
+        if not CVX_RE.match(code):
+            reasons.append(_reason("PROC_INVALID_FORMAT", f"CVX code {code[:20]!r} is malformed (1-3 digits expected)", subject))
+            return None
+        row = self.ref.cvx.get(code.lstrip("0") or "0")
+        if row is None:
+            words = {w for w in (px.display or "").lower().replace(",", " ").split() if len(w) > 2}
+            cands = [r.product_cpt or c for r in self.ref.cvx.values() for c in ([r.product_cpt] if r.product_cpt else r.candidates)
+                     if words & set(r.description.lower().split())]
+            reasons.append(_reason("IMM_NO_PRODUCT_MATCH", f"CVX {code} has no vaccine product mapping", subject,
+                                   list(dict.fromkeys(cands))))
+            return None
+        product, conf, rule = row.product_cpt, 0.95, "IMM-CVX-001"
+        if not product:
+            age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
+            if row.age_rule is not None and age >= row.age_rule[1]:
+                product, conf, rule = row.age_rule[0], 0.93, "IMM-CVX-002"
+            else:
+                reasons.append(_reason("IMM_PRODUCT_AMBIGUOUS", f"CVX {code} ({row.description}) matches several products: {row.rationale}",
+                                       subject, list(row.candidates)))
+                return None
+        ref_row = self.ref.procedures.get(product)
+        if ref_row is None:
+            reasons.append(_reason("PROC_UNKNOWN_CODE", f"vaccine product {product} for CVX {code} is not in the reference list", subject))
+            return None
+        return _Line(product, ProcedureCodeType.CPT, ref_row.category, [], px.units, px.charge, Provenance.MAPPED, conf, rule,
+                     ref_row, subject)
+
+    def _immunizations(self, enc: EncounterEvent, lines: list[_Line], reasons: list[ReviewReason]) -> None:
+        """Administration codes for the vaccines on the encounter (rule IMM-ADM-001):
+        through age 18 with documented face-to-face counselling 90460 per vaccine and 90461
+        per further component; otherwise 90471 (+90472 each) for injections, 90473 (+90474)
+        by mouth or nose (90474 when an injection took 90471). COVID-19 products with their
+        own administration codes take those instead; Medicare takes G0008 / G0009 for
+        influenza / pneumococcal vaccines. Documented administration codes are kept."""
+        vaccines = [ln for ln in lines if ln.category == "vaccine"]
+        # a vaccine whose product is under review was still given: it counts for administration
+        age_now = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
+        pending = []
+        for px in enc.procedures:
+            if (px.system or "").strip() in CVX_SYSTEMS:
+                row = self.ref.cvx.get((px.code or "").strip().lstrip("0") or "0")
+                if row is not None and not row.product_cpt and not (row.age_rule and age_now >= row.age_rule[1]) and not row.admin:
+                    pending.append(row)
+        documented_admin = [ln for ln in lines if ln.category == "immunization_admin"]
+        admin_concepts = [i for i, px in enumerate(enc.procedures) if self._px_status(px) == "admin"]
+        if not vaccines and not pending:
+            for i in admin_concepts:
+                if not documented_admin:
+                    reasons.append(_reason("IMM_NO_PRODUCT_MATCH", "vaccine administration documented without the vaccine given",
+                                           f"procedure[{i}]"))
+            return
+        if documented_admin:
+            return
+        counsel = any(self._px_status(px) == "counsel" for px in enc.procedures)
+        age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
+        medicare = enc.coverage is not None and enc.coverage.plan_type == PlanType.MEDICARE
+        generic: list[_Line] = []
+        added: list[_Line] = []
+
+        def add(code: str, units: int, conf: float = 0.95) -> None:
+            row = self.ref.procedures[code]
+            added.append(_Line(code, ProcedureCodeType(row.code_type), row.category, [], units, None, Provenance.INFERRED,
+                               conf, "IMM-ADM-001", row, "immunization"))
+
+        for v in vaccines:
+            cvx_row = self._cvx_for_product(v.code)
+            if v.code in PRODUCT_ADMIN:
+                add(PRODUCT_ADMIN[v.code], v.units)
+            elif cvx_row is not None and cvx_row.admin:
+                reasons.append(_reason("IMM_ADMIN_AMBIGUOUS", f"{v.code}: the COVID-19 administration code depends on the dose number, "
+                                       "which the export does not carry", v.subject, list(cvx_row.admin)))
+            elif medicare and v.code in INFLUENZA_PRODUCTS:
+                add("G0008", 1)
+            elif medicare and v.code in PNEUMOCOCCAL_PRODUCTS:
+                add("G0009", 1)
+            else:
+                generic.append(v)
+        given = [self._cvx_for_product(v.code) or _ONE for v in generic] + pending  # (route, components) per vaccine
+        if given:
+            if age <= 18 and counsel:
+                comps = sum(max(g.components, 1) for g in given)
+                add("90460", len(given), 0.93)
+                if comps > len(given):
+                    add("90461", comps - len(given), 0.93)
+            else:
+                inj = [g for g in given if g.route == "injection"]
+                other = [g for g in given if g.route != "injection"]
+                if inj:
+                    add("90471", 1)
+                    if len(inj) > 1:
+                        add("90472", len(inj) - 1)
+                    if other:
+                        add("90474", len(other))
+                else:
+                    add("90473", 1)
+                    if len(other) > 1:
+                        add("90474", len(other) - 1)
+        lines.extend(added)
+
+    def _px_status(self, px: DocumentedProcedure) -> str | None:
+        if (px.system or "").strip() in SNOMED_SYSTEMS:
+            row = self.ref.snomed_px.get((px.code or "").strip())
+            return row.status if row else None
+        return None
+
+    def _cvx_for_product(self, cpt: str):
+        for r in self.ref.cvx.values():
+            if r.product_cpt == cpt or cpt in r.candidates:
+                return r
+        return None
+
     # --- the whole encounter ------------------------------------------------------------
 
     def code(self, enc: EncounterEvent, now: datetime) -> CodingResult:
@@ -251,19 +397,27 @@ class Coder:
                 dx_items.append(item)
         lines: list[_Line] = []
         for i, px in enumerate(enc.procedures):
-            line = self._procedure(i, px, enc.version, reasons)
+            if (px.system or "").strip() in CVX_SYSTEMS:
+                line = self._vaccine(i, px, enc, reasons)
+            else:
+                line = self._procedure(i, px, enc.version, reasons)
             if line is not None:
                 lines.append(line)
 
+        self._immunizations(enc, lines, reasons)
         self._em(enc, lines, reasons)
         self._infer_dx(enc, choice, dx_items, lines)
         dx_items = self._sequence(enc, dx_items, lines)
         self._modifiers(enc, lines, dx_items, reasons)
         self._pointers(dx_items, lines, reasons)
 
-        if not dx_items and not any(r.subject and r.subject.startswith("diagnosis") for r in reasons):
+        if choice.code_set is None:
+            if not any(r.code == "DX_CODE_SET_UNAVAILABLE" for r in reasons):
+                # never "no reportable diagnosis": the year's code set is what is missing
+                reasons.append(_reason("DX_CODE_SET_UNAVAILABLE", choice.problem or "code set unavailable", "date_of_service"))
+        elif not dx_items and not any(r.subject and r.subject.startswith("diagnosis") for r in reasons):
             reasons.append(_reason("MISSING_DOCUMENTATION", "no reportable diagnosis documented"))
-        if not lines and not any(r.code.startswith(("EM_", "PROC_")) for r in reasons):
+        if not lines and not any(r.code.startswith(("EM_", "PROC_", "IMM_")) or r.subject == "visit" for r in reasons):
             reasons.append(_reason("MISSING_DOCUMENTATION", "no billable service documented"))
 
         coded_dx = [
@@ -351,6 +505,17 @@ class Coder:
                                        ln.subject, [decision.code]))
             else:
                 ln.rule_id = "EM-DOC-001"
+        if enc.visit_type == VisitType.PREVENTIVE and not preventive:
+            # a preventive visit: the preventive E/M by age band; a problem-oriented E/M
+            # documented the same day stays (modifier 25 in _modifiers)
+            d = em.preventive_code(status, enc.patient.date_of_birth, enc.date_of_service)
+            if d.code is None:
+                reasons.append(_reason("MISSING_DOCUMENTATION", f"preventive visit: {d.reason}", "visit"))
+                return
+            row = self.ref.procedures[d.code]
+            lines.insert(0, _Line(d.code, ProcedureCodeType.CPT, row.category, [], 1, None, Provenance.INFERRED,
+                                  d.confidence, d.rule_id, row, "visit"))
+            return
         if office or preventive:
             return
         if enc.visit_type == VisitType.PREVENTIVE:

@@ -18,24 +18,41 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from services.coder import codesets, icd10
-from services.coder.icd10 import ICD10CMCodeSet, fiscal_year
+from services.coder import icd10
+from services.coder.catalogue import (
+    FUTURE_FY_POLICIES,
+    SUPPORTED_FISCAL_YEARS,
+    CodeSetCatalogue,
+    CodeSetChoice,
+    load_catalogue,
+    shared_catalogue,
+)
+from services.coder.icd10 import ICD10CMCodeSet
 from services.coder.search import DescriptionIndex
 
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-FUTURE_FY_POLICIES = ("provisional", "review")
+
 
 
 @dataclass(frozen=True)
 class SnomedDxRow:
     snomed_code: str
     description: str
-    icd10cm: str
+    icd10cm: str  # first target (display); ``targets`` holds every alternative
     status: str  # map | ignore | review
     confidence: float
-    note: str
+    note: str  # the rationale: ICD-10-CM index path, tabular note or guideline
+    targets: tuple[str, ...] = ()
+
+    def target_for(self, code_set) -> str | None:
+        """The first target billable in ``code_set`` (targets are listed newest first, e.g.
+        ``R05.9;R05``: R05 was split in FY2022), else None."""
+        for t in self.targets:
+            if code_set.is_billable(t):
+                return t
+        return None
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,24 @@ class SnomedPxRow:
 
 
 @dataclass(frozen=True)
+class CvxRow:
+    """One CVX vaccine: the product CPT when the CDC's CPT-CVX table names exactly one,
+    else the candidates (with an optional age rule such as ``90656>=3``: from age 3 only
+    that product applies), route (injection / oral / intranasal), number of vaccine
+    components (for 90461) and, for COVID-19 products, their own administration codes."""
+
+    cvx: str
+    description: str
+    product_cpt: str
+    age_rule: tuple[str, int] | None
+    candidates: tuple[str, ...]
+    route: str
+    components: int
+    admin: tuple[str, ...]
+    rationale: str
+
+
+@dataclass(frozen=True)
 class ProcedureRow:
     code: str
     code_type: str  # cpt | hcpcs
@@ -59,16 +94,18 @@ class ProcedureRow:
     laterality: bool
 
 
-@dataclass(frozen=True)
-class CodeSetChoice:
-    code_set: ICD10CMCodeSet | None
-    fiscal_year: int
-    version: str
-    problem: str | None  # set when no code set may judge this date of service
-
-
 def _file_version(path: Path) -> str:
     return f"{path.stem}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+
+
+def _fetch_quietly(cache_dir: Path | None) -> None:
+    """Download absent pinned code-set wheels; a failure is logged and the year reported missing."""
+    from services.coder import codesets
+
+    try:
+        codesets.fetch(cache_dir)
+    except Exception as exc:  # network or pip failure: the catalogue reports the year as missing
+        log.warning("fetching pinned ICD-10-CM releases failed: %s", type(exc).__name__)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -87,18 +124,21 @@ class CodingReference:
     index: DescriptionIndex
     future_fy_policy: str = "provisional"
     versions: dict[str, str] = field(default_factory=dict)
+    cvx: dict[str, CvxRow] = field(default_factory=dict)  # CVX code without leading zeros -> row
 
     @classmethod
     def load(
         cls,
         data_dir: Path | None = None,
         cache_dir: Path | None = None,
-        previous_fiscal_years: int = 1,
+        previous_fiscal_years: int = len(SUPPORTED_FISCAL_YEARS) - 1,
         fee_schedule: Path | None = None,
         hcpcs_file: Path | None = None,
         future_fy_policy: str = "provisional",
         fetch_missing: bool = False,
         code_sets: dict[int, ICD10CMCodeSet] | None = None,
+        refdata_dir: Path | None = None,
+        catalogue: CodeSetCatalogue | None = None,
     ) -> "CodingReference":
         """Load everything once.
 
@@ -109,47 +149,47 @@ class CodingReference:
         ``future_fy_policy``: what to do with a DOS after the newest loaded fiscal year
         (its code set is not published in the package yet): ``provisional`` judges it by
         the newest set and says so in every ``code_set_version``; ``review`` routes it.
-        ``code_sets`` (tests) replaces the ICD-10-CM loading."""
+        ``code_sets`` (tests) replaces the ICD-10-CM loading; ``catalogue`` shares one
+        already loaded :class:`~services.coder.catalogue.CodeSetCatalogue` (with the scrubber);
+        ``refdata_dir`` adds fiscal years imported with ``claimflow refdata import icd10cm``."""
         if future_fy_policy not in FUTURE_FY_POLICIES:
             raise ValueError(f"future_fy_policy must be one of {FUTURE_FY_POLICIES}")
         data_dir = data_dir or DATA_DIR
-        missing: dict[int, str] = {}
-        if code_sets is None:
-            current = icd10.load_installed()
-            sets = {current.fiscal_year: current}
-            cache = cache_dir or codesets.default_cache_dir()
-            for fy in range(current.fiscal_year - previous_fiscal_years, current.fiscal_year):
-                if fy not in codesets.PINNED_RELEASES:
-                    missing[fy] = f"no pinned simple-icd-10-cm release carries FY{fy}"
-                    continue
-                path = codesets.verified_wheel(cache, fy)
-                if path is None and fetch_missing:
-                    try:
-                        codesets.fetch(cache, [fy])
-                        path = codesets.verified_wheel(cache, fy)
-                    except Exception as exc:  # network or pip failure: say so, do not guess
-                        log.warning("fetching ICD-10-CM FY%s failed: %s", fy, type(exc).__name__)
-                if path is None:
-                    missing[fy] = (f"ICD-10-CM FY{fy} is not in the code-set cache {cache}; "
-                                   "run `python -m services.coder.codesets`")
-                    continue
-                s = icd10.load_wheel(path)
-                if s.fiscal_year != fy:
-                    raise ValueError(f"{path.name} carries FY{s.fiscal_year}, expected FY{fy}")
-                sets[fy] = s
+        if catalogue is None and code_sets is None:
+            wanted = tuple(fy for fy in SUPPORTED_FISCAL_YEARS if fy >= max(SUPPORTED_FISCAL_YEARS) - previous_fiscal_years)
+            if wanted == SUPPORTED_FISCAL_YEARS and future_fy_policy == "provisional":
+                if fetch_missing:
+                    _fetch_quietly(cache_dir)
+                # the process-wide catalogue: a scrubber in the same process judges with the same object
+                catalogue = shared_catalogue(refdata_dir=refdata_dir, cache_dir=cache_dir)
+            else:
+                catalogue = load_catalogue(cache_dir=cache_dir, refdata_dir=refdata_dir, fiscal_years=wanted,
+                                           fetch_missing=fetch_missing, future_policy=future_fy_policy)
+        if catalogue is not None:
+            sets, missing = catalogue.sets, catalogue.missing
         else:
-            sets = dict(code_sets)
-        for fy, why in missing.items():
-            log.warning("ICD-10-CM FY%s unavailable: encounters dated in it go to review (%s)", fy, why)
+            sets, missing = dict(code_sets or {}), {}
 
         snomed_dx = {}
         for r in _read_csv(data_dir / "snomed_icd10cm.csv"):
-            snomed_dx[r["snomed_code"]] = SnomedDxRow(r["snomed_code"], r["description"], r["icd10cm"], r["status"],
-                                                      float(r["confidence"] or 0), r["note"])
+            targets = tuple(t for t in r["icd10cm"].split(";") if t)
+            snomed_dx[r["snomed_code"]] = SnomedDxRow(r["snomed_code"], r["description"], targets[0] if targets else "",
+                                                      r["status"], float(r["confidence"] or 0),
+                                                      r.get("rationale") or r.get("note", ""), targets)
         snomed_px = {}
         for r in _read_csv(data_dir / "snomed_procedures.csv"):
             snomed_px[r["snomed_code"]] = SnomedPxRow(r["snomed_code"], r["description"], r["code"], r["code_type"],
-                                                      r["status"], float(r["confidence"] or 0), r["note"])
+                                                      r["status"], float(r["confidence"] or 0),
+                                                      r.get("rationale") or r.get("note", ""))
+        cvx = {}
+        for r in _read_csv(data_dir / "cvx_cpt.csv"):
+            rule = None
+            if r["age_rule"]:
+                code, _, age = r["age_rule"].partition(">=")
+                rule = (code, int(age))
+            cvx[r["cvx"].lstrip("0") or "0"] = CvxRow(
+                r["cvx"], r["description"], r["product_cpt"], rule, tuple(c for c in r["candidates"].split(";") if c),
+                r["route"], int(r["components"] or 1), tuple(c for c in r["admin"].split(";") if c), r["rationale"])
         procedures = {}
         for r in _read_csv(data_dir / "procedure_codes.csv"):
             prefixes = tuple(p.replace(".", "") for p in r["dx_prefixes"].split(";") if p)
@@ -159,6 +199,7 @@ class CodingReference:
             "procedures": _file_version(data_dir / "procedure_codes.csv"),
             "snomed_icd10cm": _file_version(data_dir / "snomed_icd10cm.csv"),
             "snomed_procedures": _file_version(data_dir / "snomed_procedures.csv"),
+            "cvx_cpt": _file_version(data_dir / "cvx_cpt.csv"),
         }
         if hcpcs_file is not None:
             n = 0
@@ -173,24 +214,27 @@ class CodingReference:
         versions["fee_schedule"] = _file_version(fee_path)
         newest = sets[max(sets)]
         index = DescriptionIndex({icd10.add_dot(c): newest.descriptions[c] for c in newest.billable_codes()})
-        return cls(sets, missing, snomed_dx, snomed_px, procedures, fees, index, future_fy_policy, versions)
+        out = cls(sets, missing, snomed_dx, snomed_px, procedures, fees, index,
+                  catalogue.future_policy if catalogue is not None else future_fy_policy, versions, cvx)
+        if catalogue is not None:
+            out.__dict__["_catalogue"] = catalogue
+        return out
 
     @property
     def newest_fiscal_year(self) -> int:
         return max(self.code_sets)
 
+    @property
+    def catalogue(self) -> CodeSetCatalogue:
+        """The effective-dated catalogue over ``code_sets`` (the scrubber takes the same)."""
+        cat = self.__dict__.get("_catalogue")
+        if cat is None or cat.sets is not self.code_sets:
+            cat = CodeSetCatalogue(self.code_sets, self.missing_fiscal_years, self.future_fy_policy)
+            self.__dict__["_catalogue"] = cat
+        return cat
+
     def code_set_for(self, dos: date) -> CodeSetChoice:
-        fy = fiscal_year(dos)
-        s = self.code_sets.get(fy)
-        if s is not None:
-            return CodeSetChoice(s, fy, s.version, None)
-        newest = self.code_sets[self.newest_fiscal_year]
-        if fy > newest.fiscal_year:
-            if self.future_fy_policy == "provisional":
-                return CodeSetChoice(newest, fy, f"{newest.version}; provisional for FY{fy} (FY{fy} set not loaded)", None)
-            return CodeSetChoice(None, fy, "", f"ICD-10-CM FY{fy} is not loaded (newest loaded: FY{newest.fiscal_year})")
-        why = self.missing_fiscal_years.get(fy, f"ICD-10-CM FY{fy} is not loaded (kept: FY{min(self.code_sets)}..FY{newest.fiscal_year})")
-        return CodeSetChoice(None, fy, "", why)
+        return self.catalogue.for_dos(dos)
 
     def fee(self, code: str, modifiers: list[str]) -> Decimal | None:
         for m in modifiers:

@@ -166,6 +166,15 @@ US_STATES = {
     "west virginia": "WV", "wisconsin": "WI", "wyoming": "WY", "puerto rico": "PR", "guam": "GU",
     "virgin islands": "VI", "american samoa": "AS", "northern mariana islands": "MP",
 }
+# claim type: only professional services become 837P claims. Inpatient and other facility
+# stays are institutional (837I); emergency-department and urgent-care physician services
+# are professional (class EMER / AMB).
+INSTITUTIONAL = "institutional"
+PROFESSIONAL = "professional"
+INSTITUTIONAL_CLASSES = {"IMP", "ACUTE", "NONAC", "OBSENC", "SS", "HH", "PRENC"}
+INSTITUTIONAL_SNOMED = {"32485007", "183452005", "305408004"}  # hospital admission concepts
+INSTITUTIONAL_REASON = "institutional claim (837I) is not supported yet"
+SELF_PAY_NAMES = {"no insurance", "self pay", "selfpay", "uninsured", "none"}
 _FULL_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
 _CENT = Decimal("0.01")
@@ -187,6 +196,10 @@ class MappingResult:
     fingerprints: dict[str, str] = field(default_factory=dict)
     """encounter_id -> content fingerprint"""
     outcomes: list[EntryOutcome] = field(default_factory=list)
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """encounter_id -> facts the EncounterEvent does not carry: ``source`` (bundle name),
+    ``resource_id`` (the Encounter's logical id), ``self_pay`` (the export says the patient
+    has no insurance)"""
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -330,9 +343,10 @@ def make_encounter_id(stable_key: str) -> str:
 
 
 class _Mapper:
-    def __init__(self, index: ResourceIndex, source_system: str):
+    def __init__(self, index: ResourceIndex, source_system: str, practice: Any = None):
         self.ix = index
         self.source_system = source_system
+        self.practice = practice  # claimflow.practice.PracticeProfile: fills what the export lacks
         self._enc_links: dict[int, dict[str, list[Entry]]] = {}
         self._coverages_by_patient: dict[Any, list[Entry]] = {}
         self._history: dict[Any, list[tuple[date, Any, str | None]]] = {}
@@ -384,6 +398,9 @@ class _Mapper:
             elif status != "finished":
                 enc.outcome = EntryOutcome(enc.source, enc.index, "Encounter", enc.rid, IGNORED, "informational",
                                            f"encounter status '{status}' is not billable (only 'finished' is)")
+            elif claim_type(enc.resource) == INSTITUTIONAL:
+                enc.outcome = EntryOutcome(enc.source, enc.index, "Encounter", enc.rid, IGNORED, "not-supported",
+                                           INSTITUTIONAL_REASON)
             else:
                 billable.append(enc)
         self._build_history(billable)
@@ -410,6 +427,11 @@ class _Mapper:
                 continue
             seen_ids[event.encounter_id] = (enc, fp)
             result.events.append(event)
+            links = self._enc_links.get(id(enc), {"Claim": []})
+            result.facts[event.encounter_id] = {
+                "source": enc.source, "resource_id": enc.rid,
+                "self_pay": event.coverage is None and self._self_pay(links.get("Claim", [])),
+            }
             result.fingerprints[event.encounter_id] = fp
             enc.outcome = EntryOutcome(enc.source, enc.index, "Encounter", enc.rid, USED, "informational",
                                        "mapped to an EncounterEvent", encounter_id=event.encounter_id, fingerprint=fp,
@@ -419,6 +441,17 @@ class _Mapper:
                     u.outcome = EntryOutcome(u.source, u.index, u.rtype, u.rid, USED, "informational", "used by a mapped encounter")
         result.outcomes = self._collect_outcomes()
         return result
+
+    @staticmethod
+    def _self_pay(claims: list[Entry]) -> bool:
+        """The export names no insurance for the encounter (Synthea: ``NO_INSURANCE``)."""
+        for claim in claims:
+            for x in _list(claim.resource.get("insurance")):
+                ref = x.get("coverage") if isinstance(x, dict) else None
+                name = (_str(ref.get("display")) or "") if isinstance(ref, dict) else ""
+                if name.lower().replace("_", " ").replace("-", " ") in SELF_PAY_NAMES:
+                    return True
+        return False
 
     def _collect_outcomes(self) -> list[EntryOutcome]:
         outs = [o for o in self.ix.bundle_outcomes]
@@ -522,6 +555,11 @@ class _Mapper:
         if billing is None and rendering is not None:
             billing = rendering
             warnings.append(Issue("information", "informational", "no billing organisation: the rendering practitioner is used as billing provider", (f"{enc.path}.serviceProvider",)))
+        if billing is not None and self.practice is not None:
+            billing, filled = self._fill_from_practice(billing)
+            if filled:
+                warnings.append(Issue("information", "informational",
+                                      f"billing provider {', '.join(filled)} taken from the practice profile (not in the export)"))
         if rendering is None and billing is not None:
             rendering = billing
         if rendering is None or billing is None:
@@ -1093,6 +1131,15 @@ class _Mapper:
                 return plan
         return PlanType.OTHER
 
+    def _fill_from_practice(self, billing: Provider) -> tuple[Provider, list[str]]:
+        """Empty billing NPI / tax id / taxonomy / name from the practice profile."""
+        p = self.practice
+        wanted = (("npi", "NPI", p.billing_npi), ("tax_id", "tax id", p.billing_tax_id),
+                  ("taxonomy", "taxonomy", p.billing_taxonomy), ("name", "name", p.billing_name))
+        update = {f: v for f, _, v in wanted if v and not getattr(billing, f)}
+        filled = [label for f, label, _ in wanted if f in update]
+        return (billing.model_copy(update=update) if update else billing), filled
+
     # --- classification ----------------------------------------------------------------
 
     @staticmethod
@@ -1176,6 +1223,16 @@ class _Mapper:
         return minutes
 
 
+def claim_type(encounter: dict[str, Any]) -> str:
+    """``institutional`` for a facility stay (Encounter.class inpatient/observation/short
+    stay/home health, or an admission type concept), else ``professional``."""
+    if _code_of(encounter.get("class")) in INSTITUTIONAL_CLASSES:
+        return INSTITUTIONAL
+    if _cc_codes_list(encounter.get("type"), SNOMED) & INSTITUTIONAL_SNOMED:
+        return INSTITUTIONAL
+    return PROFESSIONAL
+
+
 def _cc_codes_list(types: Any, system: str) -> set[str]:
     out: set[str] = set()
     for t in _list(types):
@@ -1191,6 +1248,7 @@ def map_bundles(
     *,
     source_system: str = DEFAULT_SOURCE_SYSTEM,
     reference_bundles: Iterable[tuple[str, Any]] = (),
+    practice: Any = None,
 ) -> MappingResult:
     """Map several Bundles sharing one reference index (``(source name, parsed JSON)``
     pairs). A Bundle that is not processable at all gets one outcome with index -1.
@@ -1212,7 +1270,7 @@ def map_bundles(
                                                    issues=list(exc.issues[1:])))
             continue
         ix.add_bundle(bundle, name)
-    return _Mapper(ix, source_system).run()
+    return _Mapper(ix, source_system, practice).run()
 
 
 def map_bundle(bundle: Any, *, source: str = "request", source_system: str = DEFAULT_SOURCE_SYSTEM,
@@ -1223,6 +1281,6 @@ def map_bundle(bundle: Any, *, source: str = "request", source_system: str = DEF
 
 
 __all__ = [
-    "BundleError", "DEFAULT_SOURCE_SYSTEM", "MappingResult", "encounter_stable_key", "fingerprint",
+    "BundleError", "DEFAULT_SOURCE_SYSTEM", "INSTITUTIONAL_REASON", "claim_type", "MappingResult", "encounter_stable_key", "fingerprint",
     "make_encounter_id", "map_bundle", "map_bundles",
 ]

@@ -53,22 +53,16 @@ SKIP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart")
 
 log = logging.getLogger("claimflow.payer_gateway")
 
-DEFAULT_CONFIG = {
-    "submitter_id": "CLAIMFLOW01",
-    "submitter_name": "Claimflow Billing",
-    "contact_name": "EDI Desk",
-    "contact_phone": "5550100199",
-    "billing_address": {"line1": "100 Maple Street", "city": "Springfield", "state": "IL", "postal_code": "627011234"},
-    "usage_indicator": "T",
-    "receivers": {},
-    "default_receiver": None,
-}
+DEFAULT_CONFIG = {"receivers": {}, "default_receiver": None}
 
 
 def gateway_config(settings: Settings) -> GatewayConfig:
-    """The 837P envelope config: defaults, overridden by ``<x12_state_dir>/gateway.yaml``
-    when present (submitter, contact, billing address, receivers per payer id, ISA15)."""
-    raw: dict[str, Any] = json.loads(json.dumps(DEFAULT_CONFIG))
+    """The 837P envelope config: submitter, contact, billing address and ISA15 from the
+    practice profile (``claimflow.practice``), then ``<x12_state_dir>/gateway.yaml`` when
+    present (receivers per payer id; single keys may still override the profile)."""
+    from claimflow import practice
+
+    raw: dict[str, Any] = {**json.loads(json.dumps(DEFAULT_CONFIG)), **practice.load().gateway_defaults()}
     path = Path(settings.x12_state_dir) / "gateway.yaml"
     if path.exists():
         raw.update(yaml.safe_load(path.read_text()) or {})

@@ -64,7 +64,8 @@ class EditContext:
 
     @property
     def payer(self):
-        return self.ref.payers.for_payer(self.claim.coverage.payer_id if self.claim.coverage else None)
+        cov = self.claim.coverage
+        return self.ref.payers.for_payer(cov.payer_id if cov else None, cov.plan_type.value if cov else None)
 
     def age_on_dos(self) -> int:
         dob, d = self.claim.patient.date_of_birth, self.dos
@@ -160,7 +161,8 @@ def diagnosis_validity(ctx: EditContext) -> list[EditFinding]:
     fy = fiscal_year(ctx.dos)
     out = []
     if code_set is None:
-        return [finding("DX-000", F, f"no ICD-10-CM code set loaded for fiscal year {fy}", "load the code set for the date of service",
+        why = ctx.icd.problem(ctx.dos) or f"no ICD-10-CM code set loaded for fiscal year {fy}"
+        return [finding("DX-000", F, why, "load the code set for the date of service",
                         source_row={"fiscal_year": str(fy)})]
     ver = code_set.version
     if not exact:

@@ -28,6 +28,7 @@ from claimflow.models import (
     VisitType,
 )
 
+from services.coder.catalogue import shared_catalogue
 from services.scrubber import edits
 from services.scrubber.edits import EditContext, npi_is_valid  # noqa: F401  (npi_is_valid is public API)
 from services.scrubber.history import (
@@ -66,11 +67,20 @@ class ScrubReference:
 
     @classmethod
     def load(cls, data_dir: Path | None = None, *, payers_file: Path | None = None,
-             icd_sets: dict[int, DiagnosisCodeSet] | None = None, strict_fiscal_year: bool = False) -> "ScrubReference":
+             icd_sets: dict[int, DiagnosisCodeSet] | None = None, strict_fiscal_year: bool = False,
+             icd_catalogue=None) -> "ScrubReference":
         """STARTER sets by default; normalized files imported into ``data_dir`` replace them.
-        ICD-10-CM: ``icd10cm_fy*.csv`` files in ``data_dir`` when present, else the
-        simple-icd-10-cm release (FY2026); ``icd_sets`` adds or replaces sets by FY."""
+        ICD-10-CM: the shared effective-dated catalogue (``services.coder.catalogue``, the
+        same the coder uses; ``icd_catalogue`` passes one already loaded), with
+        ``icd10cm_fy*.csv`` files in ``data_dir`` first. ``icd_sets`` (tests) instead builds a
+        plain per-year catalog from the given sets (``strict_fiscal_year`` applies there)."""
         data = load_refdata(Path(data_dir) if data_dir else None, payers_file)
+        if icd_catalogue is None and icd_sets is None:
+            # the coder's effective-dated catalogue: FY2020..FY2026 where loadable, imported
+            # icd10cm_fy*.csv in data_dir first; both services give one verdict per code/date
+            icd_catalogue = shared_catalogue(refdata_dir=Path(data_dir) if data_dir else None)
+        if icd_catalogue is not None:
+            return cls(data, IcdCatalog.from_catalogue(icd_catalogue))
         imported = load_icd10cm_dir(Path(data_dir)) if data_dir else {}
         if imported:  # normalized per-FY sets: the simple-icd-10-cm package is not loaded at all
             catalog = IcdCatalog(imported, strict=strict_fiscal_year)

@@ -1007,16 +1007,28 @@ class PayerRule:
 
 
 class PayerRules:
-    def __init__(self, info: DatasetInfo, default: PayerRule, payers: dict[str, PayerRule]):
+    """Rules by payer id; a payer id not listed falls back to the rules of its payer TYPE
+    (``payer_types``: medicare / medicaid / commercial / tricare / ..., taken from the
+    claim's plan type), then to ``default``. A listed payer names its ``type``; what it
+    does not set itself (e.g. timely filing) comes from that type."""
+
+    def __init__(self, info: DatasetInfo, default: PayerRule, payers: dict[str, PayerRule],
+                 types: dict[str, PayerRule] | None = None):
         self.info = info
         self.default = default
         self.payers = payers
+        self.types = types or {}
 
-    def for_payer(self, payer_id: str | None) -> PayerRule:
-        return self.payers.get(payer_id or "", self.default)
+    def for_payer(self, payer_id: str | None, plan_type: str | None = None) -> PayerRule:
+        rule = self.payers.get(payer_id or "")
+        if rule is not None:
+            return rule
+        return self.types.get(plan_type or "", self.default)
 
 
-def _payer_rule(pid: str, raw: dict) -> PayerRule:
+def _payer_rule(pid: str, raw: dict, base: dict | None = None) -> PayerRule:
+    if base:
+        raw = {**base, **{k: v for k, v in raw.items() if v is not None}}
     tf = raw.get("timely_filing") or {}
     th = raw.get("telehealth") or {}
     m95 = th.get("modifier_95", "optional")
@@ -1031,9 +1043,18 @@ def _payer_rule(pid: str, raw: dict) -> PayerRule:
 
 def load_payers(path: Path) -> PayerRules:
     raw = yaml.safe_load(path.read_text())
-    default = _payer_rule("*", raw.get("default") or {"timely_filing": {"days": 365}})
-    payers = {str(pid): _payer_rule(str(pid), body or {}) for pid, body in (raw.get("payers") or {}).items()}
-    return PayerRules(DatasetInfo("payer_rules", "file", str(path), _sha256(path), len(payers)), default, payers)
+    default_raw = raw.get("default") or {"timely_filing": {"days": 365}}
+    default = _payer_rule("*", default_raw)
+    types_raw = {str(t): {**default_raw, **(body or {})} for t, body in (raw.get("payer_types") or {}).items()}
+    types = {t: _payer_rule(f"type:{t}", body) for t, body in types_raw.items()}
+    payers = {}
+    for pid, body in (raw.get("payers") or {}).items():
+        body = body or {}
+        ptype = body.get("type")
+        if ptype is not None and str(ptype) not in types_raw:
+            raise RefDataError(f"payer {pid}: type {ptype!r} is not one of payer_types {sorted(types_raw)}")
+        payers[str(pid)] = _payer_rule(str(pid), body, types_raw.get(str(ptype)) if ptype else default_raw)
+    return PayerRules(DatasetInfo("payer_rules", "file", str(path), _sha256(path), len(payers)), default, payers, types)
 
 
 # --- ICD-10-CM --------------------------------------------------------------------------
@@ -1090,7 +1111,7 @@ def import_icd10cm_order(path: Path | str, fy: int, version: str | None = None) 
             if not ln.strip():
                 continue
             code, flag = ln[6:13].strip(), ln[14:15]
-            if not re.match(r"^[A-Z][0-9][0-9A-Z]{1,5}$", code) or flag not in ("0", "1"):
+            if not re.match(r"^[A-Z][0-9A-Z][0-9A-Z]{1,5}$", code) or flag not in ("0", "1"):
                 raise RefDataError(f"ICD-10-CM order file line {n}: unexpected layout")
             codes.append(code)
             if flag == "1":
@@ -1143,11 +1164,31 @@ class IcdCatalog:
     def __init__(self, sets: dict[int, DiagnosisCodeSet] | None = None, strict: bool = False):
         self.sets: dict[int, DiagnosisCodeSet] = dict(sets or {})
         self.strict = strict
+        self.catalogue = None  # the coder's effective-dated catalogue, when shared
+
+    @classmethod
+    def from_catalogue(cls, catalogue) -> "IcdCatalog":
+        """Judge every date of service exactly as the coder does: the shared
+        :class:`services.coder.catalogue.CodeSetCatalogue` picks the set (its own fiscal
+        year, provisional after the newest year, none for a year that is not loaded)."""
+        out = cls(catalogue.sets, strict=True)
+        out.catalogue = catalogue
+        return out
 
     def register(self, fy: int, code_set: DiagnosisCodeSet) -> None:
         self.sets[fy] = code_set
+        self.catalogue = None  # a set registered by hand: the plain per-year lookup applies
+
+    def problem(self, dos: date) -> str | None:
+        """Why no code set may judge ``dos`` (None when one may)."""
+        if self.catalogue is not None:
+            return self.catalogue.for_dos(dos).problem
+        return None if self.for_dos(dos)[0] is not None else f"no ICD-10-CM code set loaded for fiscal year {fiscal_year(dos)}"
 
     def for_dos(self, dos: date) -> tuple[DiagnosisCodeSet | None, bool]:
+        if self.catalogue is not None:
+            choice = self.catalogue.for_dos(dos)
+            return choice.code_set, choice.exact
         fy = fiscal_year(dos)
         if fy in self.sets:
             return self.sets[fy], True

@@ -259,7 +259,7 @@ def test_human_corrected_version_codes_cleanly(coder):
 
 
 def test_confidence_threshold_is_configurable(ref):
-    enc = make_enc(minutes=25, dxs=[dx("449868002", "Smokes tobacco daily", SCT, True)])  # mapped at 0.85
+    enc = make_enc(minutes=25, dxs=[dx("7200002", "Alcoholism", SCT, True)])  # mapped at 0.85
     assert "DX_LOW_CONFIDENCE" in reason_codes(Coder(ref, 0.9).code(enc, NOW))
     assert Coder(ref, 0.8).code(enc, NOW).coded is not None
 

