@@ -49,6 +49,10 @@ DLQ_CODER = TopicSpec("dlq.coder.v1", "original key", RAW, "Poison input of the 
 DLQ_SCRUBBER = TopicSpec("dlq.scrubber.v1", "original key", RAW, "Poison input of the scrubber.")
 DLQ_ADJUDICATOR = TopicSpec("dlq.adjudicator.v1", "original key", RAW, "Poison input of the adjudicator.")
 DLQ_PAYER_SIM = TopicSpec("dlq.payer-sim.v1", "original key", RAW, "Poison input of the payer simulator.")
+CODING_RESOLUTIONS = TopicSpec("coding.resolutions.v1", "encounter_id", "CodingResolution",
+                               "Human coders' decisions on review items (workbench), applied by the coder.")
+AUDIT_ACCESS = TopicSpec("audit.access.v1", "record_id", "AccessEvent", "Who read which PHI record when (no PHI inside); 6-year retention.")
+DLQ_WORKBENCH = TopicSpec("dlq.workbench.v1", "original key", RAW, "Poison input of the workbench projector.")
 DLQ_PAYER_GATEWAY = TopicSpec("dlq.payer-gateway.v1", "original key", RAW, "Poison input of the payer gateway (claims it cannot write, X12 files it cannot read).")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -71,10 +75,13 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DLQ_ADJUDICATOR,
     DLQ_PAYER_SIM,
     DLQ_PAYER_GATEWAY,
+    CODING_RESOLUTIONS,
+    AUDIT_ACCESS,
+    DLQ_WORKBENCH,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR,
-                  "payer-sim": DLQ_PAYER_SIM, "payer-gateway": DLQ_PAYER_GATEWAY}
+                  "payer-sim": DLQ_PAYER_SIM, "payer-gateway": DLQ_PAYER_GATEWAY, "workbench": DLQ_WORKBENCH}
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,8 @@ EMITTED_CLAIMS = TableSpec("scrubber", "emitted-claims", ENCOUNTERS_CODED_BY_DAY
 DAY_HISTORY = TableSpec("scrubber", "day-history", ENCOUNTERS_CODED_BY_DAY)
 HELD_INDEX = TableSpec("scrubber", "held-index", CLAIMS_HELD)
 CLAIM_LEDGER = TableSpec("adjudicator", "claim-ledger", ADJUDICATIONS)
-ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER)
+REVIEW_PENDING = TableSpec("coder", "review-pending", ENCOUNTERS)
+ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER, REVIEW_PENDING)
 
 
 def load_tables(path: Path = CATALOG_PATH) -> list[tuple[str, str, str]]:
