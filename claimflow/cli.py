@@ -242,6 +242,10 @@ main.add_command(refdata)
 from services.scrubber.corrections_cli import claims as _claims_group  # noqa: E402  (held-claim correction loop)
 
 main.add_command(_claims_group)
+from services.workbench.cli import users as _users_group, workbench as _workbench_group  # noqa: E402
+
+main.add_command(_users_group)
+main.add_command(_workbench_group)
 
 
 @main.group()
