@@ -79,5 +79,4 @@ def wb_project() -> None:
     """Run the projector (topics -> read model) until SIGTERM."""
     from services.workbench.projector import run
 
-    sys.argv = [sys.argv[0], "worker"]
     run()
