@@ -63,7 +63,11 @@ def wb_serve() -> None:
     from services.workbench.django_setup import migrate
 
     migrate()
+    import signal
+
     import waitress
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # a clean stop for process managers
 
     from services.workbench.site.wsgi import application
 
