@@ -1,24 +1,33 @@
-"""The workbench stack on SQLite and on a real PostgreSQL server (one stack per module and
-database, torn down with a check that every process exited cleanly)."""
+"""The workbench stack on SQLite and on a real PostgreSQL server: one coder + scrubber
+pipeline for the package, and per database a projector + web app (checked to exit cleanly)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.integration.workbench.stack import start_stack
+from tests.integration.workbench.stack import start_pipeline, start_stack, stop_all
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def stack(request, kafka_broker, tmp_path_factory):
-    root = tmp_path_factory.mktemp(f"wb-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{root}/workbench.sqlite3"
+@pytest.fixture(scope="package")
+def wb_pipeline(kafka_broker, tmp_path_factory):
+    pipe = start_pipeline(kafka_broker, tmp_path_factory.mktemp("wb-pipeline"))
+    yield pipe
+    codes = stop_all(pipe.procs)
+    pipe.procs = []
+    assert all(c in (0, None) for c in codes.values()), f"services did not exit cleanly: {codes}"
+
+
+@pytest.fixture(scope="package", params=["sqlite", "postgresql"])
+def stack(request, wb_pipeline):
+    name = request.param
+    if name == "sqlite":
+        (wb_pipeline.root / "db").mkdir(exist_ok=True)
+        url = f"sqlite:///{wb_pipeline.root}/db/workbench.sqlite3"
     else:
-        pg = request.getfixturevalue("postgres_server")
-        url = pg.create_database(f"wb_{root.name.replace('-', '_')}".lower())
-    st = start_stack(kafka_broker, root, url)
-    for name, roles in (("alice", ("coder",)), ("bob", ("biller",)), ("ada", ("admin",))):
-        st.add_user(name, *roles)
+        url = request.getfixturevalue("postgres_server").create_database(f"wb_{wb_pipeline.env['CLAIMFLOW_APP_ID_PREFIX']}")
+    st = start_stack(wb_pipeline, url, name)
+    for user, roles in (("alice", ("coder",)), ("bob", ("biller",)), ("ada", ("admin",))):
+        st.add_user(user, *roles)
     yield st
     codes = st.stop()
-    assert all(c in (0, None) for c in codes.values()), f"processes did not exit cleanly: {codes}"
+    assert all(c in (0, None) for c in codes.values()), f"workbench processes did not exit cleanly: {codes}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import os
+import signal
 import re
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claimflow.services import ServiceProcess, wait_assigned, wait_healthy
-from tests.harness import _pipeline
+from tests.harness import Pipeline, _reset_topics
 
 PORT_BASE = int(os.environ.get("CLAIMFLOW_TEST_PORT_BASE", "16100"))
 PROJECTOR_PORT, WEB_PORT = PORT_BASE + 10, PORT_BASE + 11
@@ -58,25 +59,48 @@ class Stack:
                        timeout=120)
 
     def stop(self) -> dict:
-        codes = {"workbench-web": self.web.stop(), "workbench-projector": self.projector.stop()}
-        codes.update(self.pipe.stop())
-        return codes
+        return stop_all([self.web, self.projector])
 
 
-def start_stack(kafka_broker, root: Path, db_url: str) -> Stack:
-    pipe = _pipeline(kafka_broker, root, ("coder", "scrubber"))
+def stop_all(procs: list[ServiceProcess], timeout: float = 30.0) -> dict:
+    """SIGTERM every process first, then wait: shutdowns overlap instead of adding up."""
+    for p in procs:
+        if p.proc.poll() is None:
+            p.proc.send_signal(signal.SIGTERM)
+    codes = {}
+    for p in procs:  # one SIGTERM only: a second one would cut a Faust worker's clean shutdown short
+        try:
+            codes[p.service] = p.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            codes[p.service] = p.proc.returncode
+    return codes
+
+
+def start_pipeline(kafka_broker, root: Path):
+    """coder + scrubber on fresh topics (shared by the SQLite and PostgreSQL stacks)."""
+    pipe = Pipeline(kafka_broker, root, services=("coder", "scrubber"))
+    _reset_topics(pipe.settings)
+    return pipe.start()
+
+
+def start_stack(pipe, db_url: str, name: str) -> Stack:
+    """Projector + web app on one database; the projector gets a consumer group of its own
+    (app id prefix), so each database is built from the beginning of the topics."""
     env = {**pipe.env, "CLAIMFLOW_WORKBENCH_DATABASE_URL": db_url, "CLAIMFLOW_PORT_WORKBENCH": str(PROJECTOR_PORT),
-           "CLAIMFLOW_PORT_WORKBENCH_WEB": str(WEB_PORT), "CLAIMFLOW_TABLE_STORE": "memory://"}
-    projector = _spawn(["workbench", "project"], "workbench-projector", pipe.log_dir, env)
-    wait_healthy("workbench-projector", PROJECTOR_PORT, timeout=90, proc=projector)
-    wait_assigned(projector, timeout=90)
-    web = _spawn(["workbench", "serve"], "workbench-web", pipe.log_dir, env)
-    deadline = time.monotonic() + 60
+           "CLAIMFLOW_PORT_WORKBENCH_WEB": str(WEB_PORT), "CLAIMFLOW_TABLE_STORE": "memory://",
+           "CLAIMFLOW_APP_ID_PREFIX": f"{pipe.env['CLAIMFLOW_APP_ID_PREFIX']}-{name}",
+           "CLAIMFLOW_DATA_DIR": str(pipe.root / f"data-{name}")}
+    projector = _spawn(["workbench", "project"], f"workbench-projector-{name}", pipe.log_dir, env)
+    web = _spawn(["workbench", "serve"], f"workbench-web-{name}", pipe.log_dir, env)
+    wait_healthy("workbench-projector", PROJECTOR_PORT, timeout=120, proc=projector)
+    wait_assigned(projector, timeout=120)
+    deadline = time.monotonic() + 120
     while True:
         if web.proc.poll() is not None:
             raise RuntimeError(f"workbench web exited {web.proc.returncode}; see {web.log_path}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/login/", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/login/", timeout=2) as r:
                 if r.status == 200:
                     break
         except OSError:
@@ -112,7 +136,7 @@ class Client:
             headers = {"Content-Type": "application/x-www-form-urlencoded", "Referer": self.base + path}
         req = urllib.request.Request(self.base + path, data=body, headers=headers)
         try:
-            with self.opener.open(req, timeout=30) as r:
+            with self.opener.open(req, timeout=90) as r:
                 return r.status, r.read().decode(), r.headers.get("Location", "")
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode(errors="replace"), e.headers.get("Location", "")
