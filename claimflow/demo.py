@@ -42,6 +42,10 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7) -> dic
             wait_healthy(p.service, settings.port_for(p.service), proc=p)
             wait_assigned(p)
         print(f"services up: {', '.join(DEMO_SERVICES)}", flush=True)
+        from services.workbench import demo as workbench_demo  # the review queue and held claims, worked in a browser
+
+        wb_procs, workbench = workbench_demo.start(settings, env, root / "logs")
+        procs += wb_procs
 
         gen = EncounterGenerator(seed=seed, defect_rate=0.1)
         encounters = [gen.encounter(i)[0] for i in range(count)]
@@ -100,6 +104,7 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7) -> dic
             "dead_letters": sum(sizes[t.name] for t in topics.ALL_TOPICS if t.is_dlq),
             "broker_start_seconds": round(t_broker, 1),
             "pipeline_seconds": round(elapsed, 1),
+            "workbench": workbench,
         }
         return summary
     finally:

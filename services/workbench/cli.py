@@ -60,16 +60,22 @@ def wb_migrate() -> None:
 def wb_serve() -> None:
     """Serve the web app (waitress) on http_host:port_workbench_web."""
     from claimflow.settings import get_settings
-    from services.workbench.django_setup import migrate
+    from services.workbench.django_setup import pending_migrations
 
-    migrate()
+    pending = pending_migrations()  # the projector migrates; two processes migrating a fresh database would race
+    if pending:
+        raise click.ClickException(f"the read model's schema is not migrated ({len(pending)} pending): "
+                                   "run `claimflow workbench migrate` first")
     import signal
 
     import waitress
 
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # a clean stop for process managers
 
+    from services.workbench import codes
     from services.workbench.site.wsgi import application
+
+    codes.reference()  # the code sets load once, before the first page (seconds, not per request)
 
     s = get_settings()
     if s.http_host not in ("127.0.0.1", "localhost", "::1"):

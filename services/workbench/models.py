@@ -109,6 +109,11 @@ class HeldClaimRecord(models.Model):
     findings = models.JSONField(default=list)
     open = models.BooleanField(default=True, db_index=True)
 
+    @property
+    def token(self) -> str:
+        """Which holding the person saw (stale-page check)."""
+        return str(int(self.held_at.timestamp() * 1000))
+
 
 class TimelineEvent(models.Model):
     """One entry on a claim's timeline; ``event_key`` is deterministic per business event so

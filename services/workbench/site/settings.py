@@ -106,5 +106,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
-                "claimflow.workbench": {"handlers": ["console"], "level": "INFO"}},
+                "claimflow.workbench": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

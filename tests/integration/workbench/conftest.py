@@ -25,9 +25,7 @@ def stack(request, wb_pipeline):
         url = f"sqlite:///{wb_pipeline.root}/db/workbench.sqlite3"
     else:
         url = request.getfixturevalue("postgres_server").create_database(f"wb_{wb_pipeline.env['CLAIMFLOW_APP_ID_PREFIX']}")
-    st = start_stack(wb_pipeline, url, name)
-    for user, roles in (("alice", ("coder",)), ("bob", ("biller",)), ("ada", ("admin",))):
-        st.add_user(user, *roles)
+    st = start_stack(wb_pipeline, url, name, {"alice": ("coder",), "bob": ("biller",), "ada": ("admin",)})
     yield st
     codes = st.stop()
     assert all(c in (0, None) for c in codes.values()), f"workbench processes did not exit cleanly: {codes}"

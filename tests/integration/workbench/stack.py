@@ -51,13 +51,6 @@ class Stack:
     def settings(self):
         return self.pipe.settings
 
-    def add_user(self, name: str, *roles: str) -> None:
-        args = [sys.executable, "-m", "claimflow.cli", "users", "add", name, "--password-stdin"]
-        for r in roles:
-            args += ["--role", r]
-        subprocess.run(args, input=PASSWORD + "\n", text=True, check=True, capture_output=True, env={**os.environ, **self.env},
-                       timeout=120)
-
     def stop(self) -> dict:
         return stop_all([self.web, self.projector])
 
@@ -84,31 +77,45 @@ def start_pipeline(kafka_broker, root: Path):
     return pipe.start()
 
 
-def start_stack(pipe, db_url: str, name: str) -> Stack:
+def start_stack(pipe, db_url: str, name: str, users: dict[str, tuple[str, ...]]) -> Stack:
     """Projector + web app on one database; the projector gets a consumer group of its own
-    (app id prefix), so each database is built from the beginning of the topics."""
+    (app id prefix), so each database is built from the beginning of the topics. Users are
+    added first (that also migrates the schema once, before two processes could race)."""
     env = {**pipe.env, "CLAIMFLOW_WORKBENCH_DATABASE_URL": db_url, "CLAIMFLOW_PORT_WORKBENCH": str(PROJECTOR_PORT),
            "CLAIMFLOW_PORT_WORKBENCH_WEB": str(WEB_PORT), "CLAIMFLOW_TABLE_STORE": "memory://",
            "CLAIMFLOW_APP_ID_PREFIX": f"{pipe.env['CLAIMFLOW_APP_ID_PREFIX']}-{name}",
            "CLAIMFLOW_DATA_DIR": str(pipe.root / f"data-{name}")}
+    for user, roles in users.items():
+        add_user(env, user, *roles)
     projector = _spawn(["workbench", "project"], f"workbench-projector-{name}", pipe.log_dir, env)
     web = _spawn(["workbench", "serve"], f"workbench-web-{name}", pipe.log_dir, env)
-    wait_healthy("workbench-projector", PROJECTOR_PORT, timeout=120, proc=projector)
-    wait_assigned(projector, timeout=120)
-    deadline = time.monotonic() + 120
-    while True:
-        if web.proc.poll() is not None:
-            raise RuntimeError(f"workbench web exited {web.proc.returncode}; see {web.log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/login/", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"workbench web not up; see {web.log_path}")
-        time.sleep(0.3)
+    try:
+        wait_healthy("workbench-projector", PROJECTOR_PORT, timeout=120, proc=projector)
+        wait_assigned(projector, timeout=120)
+        deadline = time.monotonic() + 120
+        while True:
+            if web.proc.poll() is not None:
+                raise RuntimeError(f"workbench web exited {web.proc.returncode}; see {web.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{WEB_PORT}/login/", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"workbench web not up; see {web.log_path}")
+            time.sleep(0.3)
+    except BaseException:
+        stop_all([web, projector])
+        raise
     return Stack(pipe, env, projector, web, db_url)
+
+
+def add_user(env: dict[str, str], name: str, *roles: str) -> None:
+    args = [sys.executable, "-m", "claimflow.cli", "users", "add", name, "--password-stdin"]
+    for r in roles:
+        args += ["--role", r]
+    subprocess.run(args, input=PASSWORD + "\n", text=True, check=True, capture_output=True, env={**os.environ, **env}, timeout=300)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
