@@ -97,14 +97,16 @@ def coded(c: CodedEncounter) -> None:
               "coded", c.coded_at, actor, f"coded ({'by ' + actor if human else 'by ' + actor}): {codes}")
 
 
-def claim(cl: Claim) -> None:
+def claim(cl: Claim, at: datetime | None = None) -> None:
     ClaimRecord.objects.update_or_create(claim_id=cl.claim_id, defaults=dict(
         encounter_id=cl.encounter_id, state="created", payer_id=cl.coverage.payer_id if cl.coverage else "",
         date_of_service=cl.date_of_service, total_charge=cl.total_charge, document=cl.model_dump(mode="json"),
         updated_at=cl.created_at))
-    HeldClaimRecord.objects.filter(claim_id=cl.claim_id).update(open=False)
+    was_held = HeldClaimRecord.objects.filter(claim_id=cl.claim_id).update(open=False)
     warn = len(cl.findings)
-    _timeline(f"claim:{cl.claim_id}:{cl.frequency_code}", cl.encounter_id, cl.claim_id, "scrubbed", cl.created_at, "scrubber",
+    # a claim released after a correction keeps its created_at: its release is when it was written
+    when = max(cl.created_at, at) if (was_held and at is not None) else cl.created_at
+    _timeline(f"claim:{cl.claim_id}:{cl.frequency_code}", cl.encounter_id, cl.claim_id, "scrubbed", when, "scrubber",
               f"scrubbed clean, claim created (total {cl.total_charge}, {warn} warning(s))")
 
 
@@ -166,8 +168,12 @@ ROUTES: dict[str, tuple[topics.TopicSpec, type[Contract], object]] = {
 }
 
 
-def project(topic: str, record: Contract) -> None:
-    """Apply one decoded event to the read model, in one transaction."""
+def project(topic: str, record: Contract, written_at: datetime | None = None) -> None:
+    """Apply one decoded event to the read model, in one transaction. ``written_at`` is the
+    record's Kafka timestamp (used where the event carries no time of its own)."""
     _, _, fn = ROUTES[topic]
     with transaction.atomic():
-        fn(record)
+        if fn is claim:
+            fn(record, written_at)
+        else:
+            fn(record)

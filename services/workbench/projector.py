@@ -7,6 +7,8 @@ dlq.workbench.v1 with its original bytes, metrics, handled-only commits); the ru
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import faust
 from asgiref.sync import sync_to_async
 from mode import CrashingSupervisor
@@ -32,7 +34,8 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
 
     def handler(topic: str):
         async def handle(record, event):
-            await apply(topic, record)
+            ts = event.message.timestamp
+            await apply(topic, record, datetime.fromtimestamp(ts, tz=timezone.utc) if ts else None)
             return []
         return handle
 

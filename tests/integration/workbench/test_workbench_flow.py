@@ -135,3 +135,32 @@ def test_bad_input_goes_to_dead_letters_with_its_original_bytes(stack):
     assert coder_dlq[0].value == body and headers["dlq.error.class"] == b"UnknownEncounter"
     wb_dlq = wait(lambda: records(stack, topics.DLQ_WORKBENCH, key), "the projector's dead letter")
     assert wb_dlq[0].value == garbage and dict(wb_dlq[0].headers)["dlq.stage"] == b"decode"
+
+
+def test_held_claim_corrected_by_the_logged_in_biller_is_released(stack):
+    from claimflow.models import EncounterEvent
+
+    eid = f"ENC-HELD-{stack.db_url.split(':')[0].upper()}"
+    doc = encounter(eid, dos=date.today() - timedelta(days=30), dx_code="E11.9").model_dump(mode="json")
+    doc["procedures"][0]["modifiers"] = ["59", "XS"]  # 59 with an X modifier on one line: the scrubber holds it (MOD-002)
+    publish(stack, topics.ENCOUNTERS, eid, CODEC.encode("EncounterEvent", EncounterEvent.model_validate(doc).to_avro()))
+    cid = claim_id(eid, 1)
+    bob = Client(stack.base)
+    bob.login("bob")
+    page = wait(lambda: (lambda r: r[1] if r[0] == 200 else None)(bob.request(f"/claims/held/{cid}/")), "the held claim")
+    assert "MOD-002" in page and "drop 59" in page  # rule id and suggested fix
+    token = hidden(page, "held_at")
+    form = {"held_at": token, "dx_1": "E11.9", "place_of_service": "11", "line_1_code": "99213", "line_1_modifiers": "XS",
+            "line_1_units": "1", "line_1_pointers": "1", "corrected_by": "someone-else"}
+    status, body, _ = bob.request(f"/claims/held/{cid}/correct/", form)
+    assert status == 422 and "reason" in body
+    status, _, location = bob.request(f"/claims/held/{cid}/correct/", {**form, "reason": "XS is the specific modifier"})
+    assert status == 302 and location == "/claims/held/"
+    claims = wait(lambda: records(stack, topics.CLAIMS, cid), "the released claim", timeout=90)
+    assert CODEC.decode(claims[0].value, "Claim")["lines"][0]["modifiers"] == ["XS"]
+    corrections = records(stack, topics.CLAIMS_CORRECTED, cid)
+    assert [CODEC.decode(r.value, "ClaimCorrection")["corrected_by"] for r in corrections] == ["bob"]
+    timeline = wait(lambda: (lambda b: b if "corrected" in b and "scrubbed" in b else None)(bob.request(f"/claims/{cid}/")[1]),
+                    "held, corrected and released on the timeline")
+    kinds = re.findall(r"<strong>(\w+)</strong>", timeline)
+    assert kinds.index("held") < kinds.index("corrected") < kinds.index("scrubbed") and "by bob" in timeline
