@@ -99,6 +99,7 @@ TIME_ZONE = "UTC"
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise looks for it; app files are served from the finders
 WHITENOISE_USE_FINDERS = True  # serve app static files (vendored htmx) without a collectstatic step
 # Logs carry user names, routes and record ids; never request bodies or query strings (PHI).
 LOGGING = {

@@ -74,7 +74,11 @@ def start_pipeline(kafka_broker, root: Path):
     """coder + scrubber on fresh topics (shared by the SQLite and PostgreSQL stacks)."""
     pipe = Pipeline(kafka_broker, root, services=("coder", "scrubber"))
     _reset_topics(pipe.settings)
-    return pipe.start()
+    try:
+        return pipe.start()
+    except BaseException:  # a service that did not come up: stop the others, leave no process behind
+        stop_all(pipe.procs)
+        raise
 
 
 def start_stack(pipe, db_url: str, name: str, users: dict[str, tuple[str, ...]]) -> Stack:
