@@ -117,7 +117,7 @@ def test_coder_overrides_a_synthea_item_and_the_claim_follows(stack, browser, sh
     claims = records(stack, topics.CLAIMS, cid)
     assert len(claims) == 1
     claim = CODEC.decode(claims[0].value, "Claim")
-    assert claim["diagnoses"] == ["R05.9"] and [ln["procedure_code"] for ln in claim["lines"]] == ["99213"]
+    assert claim["diagnoses"][0] == "R05.9" and [ln["procedure_code"] for ln in claim["lines"]] == ["99213"]
 
     def timeline_shows_claim():
         browser.get(f"{base}/claims/{cid}/")

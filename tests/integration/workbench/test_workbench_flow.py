@@ -44,7 +44,8 @@ def wait(predicate, what: str, timeout: float = 60.0):
 
 def test_review_item_becomes_exactly_one_claim(stack):
     eid = f"ENC-WB-{stack.db_url.split(':')[0].upper()}"  # one encounter per database (the pipeline is shared)
-    enc = encounter(eid, dos=date.today() - timedelta(days=30), dx_code="E11")  # header code: the coder routes it to review
+    # header code: the coder routes it to review; a patient of its own, so no other test's claim shares its day (MUE)
+    enc = encounter(eid, dos=date.today() - timedelta(days=30), dx_code="E11", patient_id=f"P-{eid}")
     publish(stack, topics.ENCOUNTERS, eid, CODEC.encode("EncounterEvent", enc.to_avro()))
 
     anon = Client(stack.base)
@@ -141,7 +142,7 @@ def test_held_claim_corrected_by_the_logged_in_biller_is_released(stack):
     from claimflow.models import EncounterEvent
 
     eid = f"ENC-HELD-{stack.db_url.split(':')[0].upper()}"
-    doc = encounter(eid, dos=date.today() - timedelta(days=30), dx_code="E11.9").model_dump(mode="json")
+    doc = encounter(eid, dos=date.today() - timedelta(days=30), dx_code="E11.9", patient_id=f"P-{eid}").model_dump(mode="json")
     doc["procedures"][0]["modifiers"] = ["59", "XS"]  # 59 with an X modifier on one line: the scrubber holds it (MOD-002)
     publish(stack, topics.ENCOUNTERS, eid, CODEC.encode("EncounterEvent", EncounterEvent.model_validate(doc).to_avro()))
     cid = claim_id(eid, 1)

@@ -10,10 +10,11 @@ from claimflow.models import CodedDiagnosis, CodedServiceLine, CodingReviewItem,
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=timezone.utc)
 
 
-def encounter(eid="ENC-WB-1", version=1, dos=date(2026, 3, 10), payer="PAYER-A", dx_code="E11", note="follow-up for sugar") -> EncounterEvent:
+def encounter(eid="ENC-WB-1", version=1, dos=date(2026, 3, 10), payer="PAYER-A", dx_code="E11", note="follow-up for sugar",
+              patient_id="P1") -> EncounterEvent:
     return EncounterEvent.model_validate({
         "encounter_id": eid, "version": version, "source_system": "unit", "occurred_at": f"{dos.isoformat()}T17:00:00+00:00",
-        "patient": {"patient_id": "P1", "first_name": "Zed", "last_name": "Quarry", "date_of_birth": "1975-01-20", "sex": "female"},
+        "patient": {"patient_id": patient_id, "first_name": "Zed", "last_name": "Quarry", "date_of_birth": "1975-01-20", "sex": "female"},
         "coverage": {"payer_id": payer, "payer_name": "Payer A", "plan_type": "commercial", "member_id": "MEMBER-SECRET-9",
                      "relationship": "self"},
         "rendering_provider": {"npi": "1234567893", "name": "Dr. A"},
