@@ -98,16 +98,17 @@ def test_coder_overrides_a_synthea_item_and_the_claim_follows(stack, browser, sh
     assert enc.diagnoses[0].display.split(" (")[0] in documented
     assert browser.find_elements(By.CSS_SELECTOR, "#reasons li")
 
-    dx = browser.find_element(By.ID, "dx_1")
+    before = browser.find_element(By.ID, "dx_2").get_attribute("value")
+    dx = browser.find_element(By.ID, "dx_2")
     dx.clear()
     dx.send_keys("R05")  # typeahead: htmx fills the datalist from the DOS year's billable codes
-    wait(lambda: "R05.9" in browser.find_element(By.ID, "dx-options").get_attribute("innerHTML"), "typeahead options")
-    dx.send_keys(".9")
+    wait(lambda: "R05.1" in browser.find_element(By.ID, "dx-options").get_attribute("innerHTML"), "typeahead options")
+    dx.send_keys(".1")  # override the second diagnosis
     for field, value in (("line_1_code", "99213"), ("line_1_units", "1"), ("line_1_pointers", "1")):
         el = browser.find_element(By.ID, field)
         el.clear()
         el.send_keys(value)
-    browser.find_element(By.ID, "reason").send_keys("cough documented; established office visit, low MDM")
+    browser.find_element(By.ID, "reason").send_keys("cough documented as acute, not a sputum finding; established office visit")
     shot(browser, "review-item")
     browser.find_element(By.ID, "submit-coding").click()
     wait(lambda: "submitted" in browser.page_source, "the success message")
@@ -117,7 +118,10 @@ def test_coder_overrides_a_synthea_item_and_the_claim_follows(stack, browser, sh
     claims = records(stack, topics.CLAIMS, cid)
     assert len(claims) == 1
     claim = CODEC.decode(claims[0].value, "Claim")
-    assert claim["diagnoses"][0] == "R05.9" and [ln["procedure_code"] for ln in claim["lines"]] == ["99213"]
+    assert claim["diagnoses"][1] == "R05.1" != before and [ln["procedure_code"] for ln in claim["lines"]] == ["99213"]
+    res = CODEC.decode(records(stack, topics.CODING_RESOLUTIONS, eid)[0].value, "CodingResolution")
+    assert res["action"] == "edit" and res["resolved_by"] == "alice" and res["reason"].startswith("cough")
+    assert [d["code"] for d in res["before_diagnoses"]][1] == before and [d["code"] for d in res["diagnoses"]][1] == "R05.1"
 
     def timeline_shows_claim():
         browser.get(f"{base}/claims/{cid}/")

@@ -99,7 +99,9 @@ def test_review_item_becomes_exactly_one_claim(stack):
     assert len(records(stack, topics.CLAIMS, cid)) == len(claims) == 1
     assert len(records(stack, topics.ENCOUNTERS_CODED, eid)) == 1
 
-    timeline = wait(lambda: (lambda b: b if "scrubbed" in b else None)(alice.request(f"/claims/{cid}/")[1]), "the timeline")
+    # topics are projected independently: wait until both the coding and the claim are on the timeline
+    timeline = wait(lambda: (lambda b: b if "scrubbed" in b and "coded</strong>" in b else None)(alice.request(f"/claims/{cid}/")[1]),
+                    "the timeline")
     kinds = re.findall(r"<strong>(\w+)</strong>", timeline)
     assert kinds.index("review") < kinds.index("resolved") < kinds.index("coded") < kinds.index("scrubbed")
     assert "coded</strong> by alice" in timeline
