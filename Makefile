@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CF     := $(VENV)/bin/claimflow
 STAMP  := $(VENV)/.installed
 
-.PHONY: test-packages install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance test-deploy eval-coding clean ops-tools ops-tools-compose reliability bench bench-pricing
+.PHONY: test-packages install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance test-deploy eval-coding clean ops-tools ops-tools-compose reliability bench bench-pricing system-deps workbench bench-workbench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,15 @@ ops-tools: install            ## promtool + prometheus (apt), kubeconform + Kube
 ops-tools-compose: install    ## the same plus the docker compose plugin, built from its Go module (minutes)
 	bash deploy/tools/install-ops-tools.sh --with-compose
 
-test: kafka-fetch ops-tools test-packages  ## unit + integration + reliability (own brokers) + deploy checks + conformance
+system-deps:                  ## Debian packages the workbench tests run for real: PostgreSQL server, headless Chromium + chromedriver
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "system-deps: postgresql, chromium, chromium-driver present"; \
+	else \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q postgresql chromium chromium-driver; \
+	fi
+
+test: kafka-fetch ops-tools test-packages system-deps  ## unit + integration + reliability (own brokers) + deploy checks + conformance
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 test-packages:                ## Debian packages the tests read with: poppler-utils (pdftotext, appeal letters)
@@ -68,6 +76,12 @@ bench-pricing: install        ## expected-reimbursement pricing claims/s on one 
 
 eval-coding: install          ## coder evaluation: regression set, shared Synthea bundles, labelled set (tests/fixtures/coding_labelled)
 	$(CF) eval coding
+
+workbench: install           ## the workbench web app on 127.0.0.1:6110 (projector: `claimflow workbench project`)
+	$(CF) workbench serve
+
+bench-workbench: kafka-fetch system-deps  ## queue page p50/p95 at 100,000 items (SQLite, PostgreSQL) and projector events/s
+	$(PY) bench/workbench_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache

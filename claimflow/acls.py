@@ -25,7 +25,7 @@ from typing import Iterable
 
 from claimflow.topics import ALL_TABLES, ALL_TOPICS, CLI, TopicSpec
 
-FAUST_SERVICES = ("coder", "scrubber", "adjudicator", "payer-sim", "payer-gateway")
+FAUST_SERVICES = ("coder", "scrubber", "adjudicator", "payer-sim", "payer-gateway", "workbench")  # workbench: its projector (the web app shares the principal)
 PRODUCER_SERVICES = ("fhir-gateway",)  # a plain Kafka producer, no consumer group
 OPERATOR = "operator"  # the principal of the catalog's ``cli`` client (the command line people run)
 CATALOG_CLIENT = {OPERATOR: CLI}

@@ -687,6 +687,44 @@ class AppealOutcome(Contract):
     received_at: datetime
 
 
+# --- workbench: CodingResolution / AccessEvent -----------------------------------------
+
+
+class ResolutionAction(str, Enum):
+    ACCEPT = "accept"
+    EDIT = "edit"
+    QUERY_PROVIDER = "query_provider"
+
+
+class CodingResolution(Contract):
+    """A human coder's decision on a review item. Topic: ``coding.resolutions.v1`` keyed by encounter id."""
+
+    avro_name: ClassVar[str] = "CodingResolution"
+    resolution_id: str = Field(min_length=1)
+    encounter_id: str = Field(min_length=1)
+    encounter_version: int = Field(ge=1)
+    review_routed_at: datetime
+    action: ResolutionAction
+    resolved_by: str = Field(min_length=1, max_length=150)
+    resolved_role: str = Field(min_length=1)
+    resolved_at: datetime
+    reason: str = Field(default="", max_length=2000)
+    before_diagnoses: list[CodedDiagnosis] = Field(default_factory=list)
+    before_service_lines: list[CodedServiceLine] = Field(default_factory=list)
+    diagnoses: list[CodedDiagnosis] = Field(default_factory=list)
+    service_lines: list[CodedServiceLine] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _reason_when_changed(self) -> "CodingResolution":
+        if self.action is ResolutionAction.EDIT and not self.reason.strip():
+            raise ValueError("an edited resolution needs an override reason")
+        if self.action is ResolutionAction.QUERY_PROVIDER and (self.diagnoses or self.service_lines):
+            raise ValueError("a query to the provider carries no codes")
+        if self.action is not ResolutionAction.QUERY_PROVIDER and not self.service_lines:
+            raise ValueError("a coding resolution needs at least one service line")
+        return self
+
+
 class AppealActionKind(str, Enum):
     ASSIGNED = "assigned"
     FILED = "filed"
@@ -872,6 +910,7 @@ CONTRACT_MODELS: dict[str, type[Contract]] = {
         NoActionDisposition,
         UnderpaymentWorkItem,
         DlqAction,
+        CodingResolution,
         AccessEvent,
     )
 }

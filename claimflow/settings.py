@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     payer_sim_seed: int = 7
     payer_sim_denial_rates: dict[str, float] | None = Field(None, description='denial mix, e.g. {"CO-50": 0.2} (the simulator default when unset)')
     payer_sim_appeal_delay_seconds: float = Field(0.0, description="wall-clock delay before the simulator answers a filed appeal")
+
+    # Workbench (services/workbench): web app + projector into its SQL read model
+    port_workbench: int = Field(6107, description="the workbench projector's /metrics and /healthz port")
+    port_workbench_web: int = Field(6110, description="the workbench web app's port")
+    workbench_database_url: str | None = Field(None, description="sqlite:///path or postgresql://user[:pw]@host:port/db; SQLite under data_dir when unset")
+    workbench_secret_key: SecretStr | None = Field(None, description="Django secret key; required when the web app is bound beyond loopback")
+    workbench_learning_k: int = Field(3, description="agreeing coder decisions (and none disagreeing) before a concept is auto-coded")
     data_dir: Path = REPO_ROOT / "var" / "data"
     table_store: str = Field("rocksdb://", description="Faust table store: rocksdb:// in production, memory:// in tests")
     app_id_prefix: str = "claimflow"

@@ -32,8 +32,9 @@ RETENTION_6_YEARS = 6 * 365 * DAY_MS  # HIPAA documentation retention
 
 CODER, SCRUBBER, ADJUDICATOR, PAYER_SIM, PAYER_GATEWAY, FHIR_GATEWAY = (
     "coder", "scrubber", "adjudicator", "payer-sim", "payer-gateway", "fhir-gateway")
+WORKBENCH = "workbench"  # the people's web app and its projector (services/workbench)
 CLI = "cli"
-CLIENTS = (CODER, SCRUBBER, ADJUDICATOR, PAYER_SIM, PAYER_GATEWAY, FHIR_GATEWAY, CLI)
+CLIENTS = (CODER, SCRUBBER, ADJUDICATOR, PAYER_SIM, PAYER_GATEWAY, FHIR_GATEWAY, WORKBENCH, CLI)
 
 
 @dataclass(frozen=True)
@@ -55,27 +56,27 @@ class TopicSpec:
 
 ENCOUNTERS = TopicSpec(
     "encounters.v1", "encounter_id", "EncounterEvent", "Encounters published by EHRs and the FHIR gateway.",
-    retention_ms=RETENTION_14_DAYS, writers=(FHIR_GATEWAY, CLI), readers=(CODER,))
+    retention_ms=RETENTION_14_DAYS, writers=(FHIR_GATEWAY, CLI), readers=(CODER, WORKBENCH))
 ENCOUNTERS_CODED = TopicSpec(
     "encounters.coded.v1", "encounter_id", "CodedEncounter", "Encounters coded by the coder.",
-    retention_ms=RETENTION_14_DAYS, writers=(CODER,), readers=(SCRUBBER,))
+    retention_ms=RETENTION_14_DAYS, writers=(CODER,), readers=(SCRUBBER, WORKBENCH))
 ENCOUNTERS_CODED_BY_DAY = TopicSpec(
     "encounters.coded.by-day.v1", "day_key", "CodedEncounter",
     "Scrubber-internal repartition of coded encounters by patient+provider+date (an opaque hash), so cross-claim edits see every claim of a day in one partition.",
     retention_ms=RETENTION_7_DAYS, writers=(SCRUBBER,), readers=(SCRUBBER,))
 CODING_REVIEW = TopicSpec(
     "coding.review.v1", "encounter_id", "CodingReviewItem", "Encounters the coder sends to a human coder.",
-    retention_ms=RETENTION_30_DAYS, writers=(CODER,))  # humans work this queue
+    retention_ms=RETENTION_30_DAYS, writers=(CODER,), readers=(WORKBENCH,))  # humans work this queue in the workbench
 CLAIMS = TopicSpec(
     "claims.v1", "claim_id", "Claim", "Clean (or warning-only) claims ready for submission.",
-    writers=(SCRUBBER,), readers=(ADJUDICATOR, PAYER_SIM, PAYER_GATEWAY, CLI))
+    writers=(SCRUBBER,), readers=(ADJUDICATOR, PAYER_SIM, PAYER_GATEWAY, WORKBENCH, CLI))
 CLAIMS_HELD = TopicSpec(
     "claims.held.v1", "claim_id", "HeldClaim", "Claims held by the scrubber for correction.",
-    writers=(SCRUBBER,), readers=(SCRUBBER, ADJUDICATOR, CLI))
+    writers=(SCRUBBER,), readers=(SCRUBBER, ADJUDICATOR, WORKBENCH, CLI))
 CLAIMS_CORRECTED = TopicSpec(
     "claims.corrected.v1", "claim_id", "ClaimCorrection",
     "Held claims corrected by billing/coding staff, for the scrubber to re-scrub and release.",
-    writers=(SCRUBBER, CLI), readers=(SCRUBBER,))  # scrubber: POST /claims/{id}/corrections
+    writers=(SCRUBBER, WORKBENCH, CLI), readers=(SCRUBBER, WORKBENCH))  # scrubber: POST /claims/{id}/corrections
 CLAIMS_CORRECTED_BY_DAY = TopicSpec(
     "claims.corrected.by-day.v1", "day_key", "ClaimCorrection",
     "Scrubber-internal: corrections re-keyed by the day_key of the held claim, so they meet that claim's emitted-claims entry.",
@@ -88,7 +89,7 @@ APPEALS = TopicSpec(
     retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,), readers=(CLI,))  # appeal deadlines run to 180 days and beyond
 CLAIMS_STATUS = TopicSpec(
     "claims.status.v1", "claim_id", "ClaimStatusChanged", "Claim lifecycle transitions.",
-    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, CLI))
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, WORKBENCH, CLI))
 CLAIMS_CORRECTIONS = TopicSpec(
     "claims.corrections.v1", "claim_id", "CorrectionRequest", "Denied claims to correct and resubmit.",
     retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
@@ -128,7 +129,12 @@ DLQ_ACTIONS = TopicSpec(
     partitions=1, retention_ms=RETENTION_6_YEARS, writers=(CLI,), readers=(CLI,))
 AUDIT_ACCESS = TopicSpec(
     "audit.access.v1", "record_id", "AccessEvent", "Every read of PHI by a person: who, role, what, when; no content.",
-    partitions=1, retention_ms=RETENTION_6_YEARS, writers=(CLI, ADJUDICATOR))  # auditors read it
+    partitions=1, retention_ms=RETENTION_6_YEARS, writers=(CLI, ADJUDICATOR, WORKBENCH))  # auditors read it
+CODING_RESOLUTIONS = TopicSpec(
+    "coding.resolutions.v1", "encounter_id", "CodingResolution",
+    "Human coders' decisions on review items (workbench), applied by the coder.",
+    retention_ms=RETENTION_365_DAYS, writers=(WORKBENCH,), readers=(CODER, WORKBENCH))
+DLQ_WORKBENCH = _dlq(WORKBENCH, "Poison input of the workbench projector.")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     ENCOUNTERS,
@@ -155,10 +161,12 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     UNDERPAYMENTS,
     DLQ_ACTIONS,
     AUDIT_ACCESS,
+    CODING_RESOLUTIONS,
+    DLQ_WORKBENCH,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 DLQ_BY_SERVICE = {"coder": DLQ_CODER, "scrubber": DLQ_SCRUBBER, "adjudicator": DLQ_ADJUDICATOR,
-                  "payer-sim": DLQ_PAYER_SIM, "payer-gateway": DLQ_PAYER_GATEWAY}
+                  "payer-sim": DLQ_PAYER_SIM, "payer-gateway": DLQ_PAYER_GATEWAY, "workbench": DLQ_WORKBENCH}
 
 
 @dataclass(frozen=True)
@@ -191,7 +199,8 @@ DAY_HISTORY = TableSpec("scrubber", "day-history", ENCOUNTERS_CODED_BY_DAY)
 HELD_INDEX = TableSpec("scrubber", "held-index", CLAIMS_HELD)
 CLAIM_LEDGER = TableSpec("adjudicator", "claim-ledger", ADJUDICATIONS)
 OVERTURN_MODEL = TableSpec("adjudicator", "overturn-model", ADJUDICATIONS)
-ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER, OVERTURN_MODEL)
+REVIEW_PENDING = TableSpec("coder", "review-pending", ENCOUNTERS)
+ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER, OVERTURN_MODEL, REVIEW_PENDING)
 
 
 def topic_configs(app_id_prefix: str) -> list[TopicConfig]:

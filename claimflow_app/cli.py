@@ -263,6 +263,10 @@ main.add_command(_price_command)
 from services.ops.dlq_cli import dlq as _dlq_group  # noqa: E402  (dead letters: list, show, replay, discard)
 
 main.add_command(_dlq_group)
+from services.workbench.cli import users as _users_group, workbench as _workbench_group  # noqa: E402
+
+main.add_command(_users_group)
+main.add_command(_workbench_group)
 
 
 @main.group()

@@ -31,6 +31,7 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootst
     procs = []
     t0 = time.monotonic()
     t_broker = 0.0
+    workbench = None  # only with a broker of its own: the demo's workbench reads the demo's topics
     try:
         if broker is not None:
             print(f"starting Kafka {base.kafka_version} (KRaft) on {broker.bootstrap} ...", flush=True)
@@ -46,6 +47,10 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootst
             for p in procs:
                 wait_assigned(p)
             print(f"services up and assigned: {', '.join(DEMO_SERVICES)}", flush=True)
+            from claimflow_app import workbench_demo  # the review queue and held claims, worked in a browser
+
+            wb_procs, workbench = workbench_demo.start(settings, plan.env, root / "logs")
+            procs += wb_procs
         else:
             print(f"using the broker you named at {settings.kafka_bootstrap}: the services running there process the demo's "
                   f"encounters (ids end in -{plan.run_tag}); the figures count this run's records only", flush=True)
@@ -69,6 +74,7 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootst
         summary = demo_run.collect(window, encounters, finished)
         summary["broker_start_seconds"] = round(t_broker, 1)
         summary["pipeline_seconds"] = round(elapsed, 1)
+        summary["workbench"] = workbench
         return summary
     finally:
         if not keep_running:

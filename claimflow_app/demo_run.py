@@ -40,8 +40,11 @@ class DemoPlan:
             raise CliError(f"the demo's broker exited during start-up; see {self.broker.log_file}", PORT_TAKEN_EXIT_CODE)
 
 
+WORKBENCH_PORTS = ("workbench", "workbench-web")  # its projector (/metrics, /healthz) and the web app
+
+
 def demo_ports(base: Settings) -> dict[str, int]:
-    return {s: base.demo_port_base + i for i, s in enumerate(RUNNABLE)}
+    return {s: base.demo_port_base + i for i, s in enumerate((*RUNNABLE, *WORKBENCH_PORTS))}
 
 
 def plan_demo(base: Settings, bootstrap: str | None = None) -> DemoPlan:
@@ -51,7 +54,7 @@ def plan_demo(base: Settings, bootstrap: str | None = None) -> DemoPlan:
     wanted = [] if bootstrap else [(base.demo_kafka_port, "its broker", "CLAIMFLOW_DEMO_KAFKA_PORT"),
                                    (base.demo_kafka_controller_port, "its broker's controller", "CLAIMFLOW_DEMO_KAFKA_CONTROLLER_PORT")]
     if not bootstrap:
-        wanted += [(ports[s], f"the {s} service", "CLAIMFLOW_DEMO_PORT_BASE") for s in DEMO_SERVICES]
+        wanted += [(ports[s], f"the {s} service", "CLAIMFLOW_DEMO_PORT_BASE") for s in (*DEMO_SERVICES, *WORKBENCH_PORTS)]
     for port, what, setting in wanted:
         if not port_free(port):
             raise CliError(f"port {port} (for {what}) is already in use: the demo runs on a broker and services of its own; "

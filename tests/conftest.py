@@ -37,3 +37,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if rows:
         terminalreporter.section("reliability: faults injected")
         terminalreporter.write_line(report.table(rows))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the session (tests/pg_harness.py), on
+    CLAIMFLOW_TEST_PORT_BASE + 20. Started on first use only."""
+    from tests.pg_harness import session_postgres
+
+    yield from session_postgres()

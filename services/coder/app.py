@@ -7,10 +7,11 @@ from mode import CrashingSupervisor
 
 from claimflow import topics
 from claimflow.models import EncounterEvent, utcnow
-from claimflow.runtime import Output, Processor, make_app, raw_topic
+from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
 from claimflow.settings import Settings, get_settings
 from services.coder import metrics as svc_metrics
 from services.coder.logic import Coder, CodingReference
+from services.coder import resolutions_agent
 
 SERVICE = "coder"
 
@@ -20,6 +21,7 @@ def build_app(settings: Settings | None = None, reference: CodingReference | Non
     app = make_app(SERVICE, settings, **overrides)
     processor = Processor(app, SERVICE, settings=settings)
     coder = Coder(reference or CodingReference.load())  # code sets, maps and search index: once, at start
+    pending = resolutions_agent.install(app, processor, coder.ref)  # human resolutions (coding.resolutions.v1)
 
     async def handle(enc: EncounterEvent, event) -> list[Output]:
         result = coder.code(enc, utcnow())
@@ -27,7 +29,8 @@ def build_app(settings: Settings | None = None, reference: CodingReference | Non
             svc_metrics.CODING_OUTCOMES.labels("coded").inc()
             return [Output(topics.ENCOUNTERS_CODED, enc.encounter_id, result.coded)]
         svc_metrics.CODING_OUTCOMES.labels("review").inc()
-        return [Output(topics.CODING_REVIEW, enc.encounter_id, result.review)]
+        return Result([Output(topics.CODING_REVIEW, enc.encounter_id, result.review)],
+                      after_delivery=lambda: pending.remember(enc, result.review))
 
     @app.agent(raw_topic(app, topics.ENCOUNTERS), name="coder.encounters", concurrency=1, supervisor_strategy=CrashingSupervisor)
     async def code(stream):

@@ -31,7 +31,7 @@ from claimflow.models import (
     AppealAction, AppealActionKind, FilingMethod, NoActionDisposition, WorkItemEvidence, WorkItemKind,
 )
 from claimflow.models import ExpectedAllowed, UnderpaymentKind, UnderpaymentWorkItem
-from claimflow.models import AccessEvent, DlqAction, DlqActionKind
+from claimflow.models import AccessEvent, CodingResolution, DlqAction, DlqActionKind, ResolutionAction
 
 
 def sample_records():
@@ -103,8 +103,13 @@ def sample_records():
                            source_partition=1, source_offset=40, reason="duplicate export", actor="ops-1", acted_at=now)
     access = AccessEvent(event_id="AE1", occurred_at=now, user="ops-1", role="operator", action="read", record_type="dead_letter",
                          record_id="dlq.coder.v1:0:3", service="cli", route="dlq show --with-value", reason="diagnose decode error")
+    resolution = CodingResolution(resolution_id="CR1", encounter_id=coded.encounter_id, encounter_version=coded.encounter_version,
+                                  review_routed_at=now, action=ResolutionAction.EDIT, resolved_by="coder-1", resolved_role="coder",
+                                  resolved_at=now, reason="documentation supports the more specific code",
+                                  before_diagnoses=list(coded.diagnoses), before_service_lines=list(coded.service_lines),
+                                  diagnoses=list(coded.diagnoses), service_lines=list(coded.service_lines))
     records = {
-        "DlqAction": dlq_action, "AccessEvent": access,
+        "DlqAction": dlq_action, "AccessEvent": access, "CodingResolution": resolution,
         "UnderpaymentWorkItem": under,
         "CorrectionRequest": correction, "PatientBill": bill, "AppealOutcome": outcome,
         "AppealAction": action, "NoActionDisposition": no_action,

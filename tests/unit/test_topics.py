@@ -60,7 +60,8 @@ def test_specs_are_sane():
 
 
 def test_one_dlq_per_consuming_service():
-    assert set(topics.DLQ_BY_SERVICE) == set(SERVICES)
+    # the workbench projector consumes too; it runs beside the pipeline (claimflow workbench project)
+    assert set(topics.DLQ_BY_SERVICE) == set(SERVICES) | {"workbench"}
     for service, dlq in topics.DLQ_BY_SERVICE.items():
         assert dlq.is_dlq and dlq.writers == (service,)
 
@@ -135,3 +136,20 @@ def test_catalog_writers_and_readers_match_the_service_code(service):
     dlq = topics.DLQ_BY_SERVICE.get(service)
     assert {by_attr[a].name for a in reads} == {t.name for t in topics.read_by(service)}
     assert {by_attr[a].name for a in writes} | ({dlq.name} if dlq else set()) == {t.name for t in topics.written_by(service)}
+
+
+def test_catalog_writers_and_readers_match_the_workbench():
+    """The workbench reads the topics its projector routes (services/workbench/projection.py)
+    and writes what its views publish (``publish(TOPIC, ...)``) and its dead letters."""
+    tree = ast.parse((REPO / "services" / "workbench" / "projection.py").read_text())
+    routes = next(n for n in tree.body if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", None) == "ROUTES")
+    reads = {getattr(topics, a).name for n in ast.walk(routes.value) if isinstance(n, ast.Tuple) and len(n.elts) == 3
+             if (a := _topic_attr(n.elts[0]))}
+    writes = set()
+    for path in (REPO / "services" / "workbench").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "publish" and node.args:
+                if isinstance(node.args[0], ast.Name):
+                    writes.add(getattr(topics, node.args[0].id).name)
+    assert reads and reads == {t.name for t in topics.read_by(topics.WORKBENCH)}
+    assert writes | {topics.DLQ_WORKBENCH.name} == {t.name for t in topics.written_by(topics.WORKBENCH)}

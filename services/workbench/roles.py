@@ -1,0 +1,11 @@
+"""The workbench's roles and who may do what (one place; a later queue adds its own line).
+Plain constants, importable without Django."""
+
+CODER, BILLER, SUPERVISOR, ADMIN = "coder", "biller", "supervisor", "admin"
+ROLES = (CODER, BILLER, SUPERVISOR, ADMIN)
+
+CODING_REVIEW_READ = (CODER, SUPERVISOR, ADMIN)
+CODING_REVIEW_WRITE = (CODER, SUPERVISOR)
+HELD_CLAIMS = (CODER, BILLER, SUPERVISOR)
+CLAIM_TIMELINE = (CODER, BILLER, SUPERVISOR, ADMIN)
+ACCESS_AUDIT = (ADMIN,)
