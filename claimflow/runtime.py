@@ -72,7 +72,8 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
     repaired by seeking the partition back to it, so it is read and handled again (the
     records after it are redelivered too, which our idempotent consumers absorb). A hole below
     the log start offset (records removed by retention) is skipped, since there is nothing to
-    re-read."""
+    re-read. On a partition with no commit yet the run starts at the log start (where a
+    consumer with auto_offset_reset=earliest begins), never at the first handled offset."""
 
     REPAIR_COOLDOWN_SECONDS = 30.0
     REPAIR_SETTLE_SECONDS = 2.0
@@ -82,6 +83,8 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
         self.guarded_topics: set[str] = set()
         self._handled: WeakSet = WeakSet()
         self._repairs: dict[Any, tuple[int, float]] = {}
+        self._log_start: dict[tuple[str, int], int] = {}
+        self._log_start_lookups: set[tuple[str, int]] = set()
         self.released_unhandled = 0
         self.repairs = 0
 
@@ -122,11 +125,17 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
         return super().ack(message)
 
     def _new_offset(self, tp):
-        committed = self._committed_offset.get(tp)
-        if tp.topic not in self.guarded_topics or committed is None:
+        if tp.topic not in self.guarded_topics:
             return super()._new_offset(tp)
-        acked = self._acked.get(tp)
         self._gap.pop(tp, None)  # a jump in fetched offsets is not proof the records in between were handled
+        committed = self._base_offset(tp)
+        if committed is None:
+            # No commit on this partition yet (a new group, a first deployment, a new
+            # partition): the run must start at the log start, where the consumer began
+            # reading (auto_offset_reset=earliest). Until we know it, commit nothing.
+            self._schedule_log_start(tp)
+            return None
+        acked = self._acked.get(tp)
         if not acked:
             return None
         acked.sort()
@@ -146,6 +155,37 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
         del acked[:end - committed]
         index.difference_update(range(committed, end))
         return end
+
+    def _base_offset(self, tp) -> int | None:
+        """Where the unbroken run of handled offsets must start: the committed offset, or
+        the log start of a partition that has never been committed (Faust keeps both "no
+        commit" and "committed 0" as None)."""
+        committed = self._committed_offset.get(tp)
+        if committed is not None:
+            return committed
+        return self._log_start.get((tp.topic, tp.partition))
+
+    def _schedule_log_start(self, tp) -> None:
+        key = (tp.topic, tp.partition)
+        if key in self._log_start_lookups:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: the next commit on the loop asks
+            return
+        self._log_start_lookups.add(key)
+        loop.create_task(self._look_up_log_start(tp))
+
+    async def _look_up_log_start(self, tp) -> None:
+        key = (tp.topic, tp.partition)
+        try:
+            earliest = (await self.earliest_offsets(FaustTP(*key))).get(FaustTP(*key))
+            if earliest is not None:
+                self._log_start[key] = int(earliest)
+        except Exception as exc:  # noqa: BLE001 - asked again on the next commit
+            log.warning("log start of %s[%d] unknown: %s", tp.topic, tp.partition, type(exc).__name__)
+        finally:
+            self._log_start_lookups.discard(key)
 
     def _schedule_repair(self, tp, offset: int) -> None:
         now = time.monotonic()
@@ -168,7 +208,7 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
             if earliest is not None and offset < earliest:
                 log.warning("%s[%d]: offsets %d..%d are below the log start (retention); committing from %d",
                             tp.topic, tp.partition, offset, earliest - 1, earliest)
-                if self._committed_offset.get(tp) == offset:
+                if self._base_offset(tp) == offset:
                     self._committed_offset[tp] = earliest
                 return
             if not self._still_owner(tp, offset, generation):
@@ -194,7 +234,7 @@ class HandledOnlyConsumer(AIOKafkaDriverConsumer):
 
     def _still_owner(self, tp, offset: int, generation: int) -> bool:
         return (self.app.consumer_generation_id == generation and self.app.flow_control.is_active()
-                and tp in self.assignment() and self._committed_offset.get(tp) == offset)
+                and tp in self.assignment() and self._base_offset(tp) == offset)
 
 
 def mark_handled(app: faust.App, message) -> None:

@@ -40,6 +40,7 @@ def test_skipped_record_is_released_but_not_committable(tmp_path):
 def test_handled_record_is_committable(tmp_path):
     consumer = _consumer(tmp_path)
     tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, 0)
+    consumer._committed_offset[tp] = 0
     handled = [_message(tp.topic, n) for n in range(3)]
     for m in handled:
         consumer.mark_handled(m)
@@ -51,6 +52,7 @@ def test_handled_record_is_committable(tmp_path):
 def test_hole_left_by_a_skipped_record_stops_the_commit(tmp_path):
     consumer = _consumer(tmp_path)
     tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, 0)
+    consumer._committed_offset[tp] = 0
     for n in range(5):
         m = _message(tp.topic, n)
         if n != 2:  # offset 2 was skipped by the stream during a rebalance
@@ -147,6 +149,93 @@ def test_hole_below_the_log_start_is_skipped(tmp_path):
 
     asyncio.run(commit())
     assert consumer._new_offset(tp) == 42
+
+
+def _log_start_probe(tmp_path, log_start: int, partition: int = 3):
+    """A consumer whose partition has never been committed, with the log start known
+    only through the (stubbed) broker lookup."""
+    consumer = _consumer(tmp_path)
+    tp = TP(topics.ENCOUNTERS_CODED_BY_DAY.name, partition)
+    lookups, seeks = [], []
+
+    async def earliest_offsets(*tps):
+        lookups.append(tps)
+        return {tp: log_start}
+
+    async def seek(partition, offset):
+        seeks.append(offset)
+
+    consumer.earliest_offsets = earliest_offsets
+    consumer.seek = seek
+    consumer.assignment = lambda: {tp}
+    consumer.REPAIR_SETTLE_SECONDS = 0.01
+    consumer.app.flow_control.resume()
+    consumer._set_active_tps({tp})
+    assert consumer._committed_offset.get(tp) is None
+    return consumer, tp, lookups, seeks
+
+
+def test_empty_commit_waits_for_the_log_start(tmp_path):
+    import asyncio
+
+    consumer, tp, lookups, _ = _log_start_probe(tmp_path, 0)
+    _ack_offsets(consumer, tp, [0, 1, 2])
+    assert consumer._new_offset(tp) is None  # no loop to ask on: nothing committed yet
+
+    async def commit():
+        assert consumer._new_offset(tp) is None  # asks the broker, commits nothing meanwhile
+        assert consumer._new_offset(tp) is None  # one lookup at a time
+        await asyncio.sleep(0.01)
+        return consumer._new_offset(tp)
+
+    assert asyncio.run(commit()) == 3
+    assert len(lookups) == 1
+
+
+def test_empty_commit_with_a_gap_never_passes_it(tmp_path):
+    """The probe of issue 20: handled 0, 1, 3, 4 and Faust's fetch loop recorded a gap for 2.
+    Faust's own logic committed 5; the commit must stop at 2 and 2 be re-read."""
+    import asyncio
+
+    consumer, tp, _, seeks = _log_start_probe(tmp_path, 0)
+    _ack_offsets(consumer, tp, [0, 1, 3, 4])
+    consumer._gap[tp].addi(2, 3)
+
+    async def commits():
+        consumer._new_offset(tp)
+        await asyncio.sleep(0.01)  # log start known
+        first = consumer._new_offset(tp)
+        consumer._committed_offset[tp] = first  # what Consumer.commit records
+        consumer._gap[tp].addi(2, 3)
+        second = consumer._new_offset(tp)
+        await asyncio.sleep(0.1)
+        return first, second
+
+    assert asyncio.run(commits()) == (2, None)
+    assert seeks == [2]  # the hole is re-read
+    _ack_offsets(consumer, tp, [2, 3, 4])
+    assert consumer._new_offset(tp) == 5
+
+
+def test_empty_commit_head_hole_is_re_read_from_the_log_start(tmp_path):
+    """Nothing committed and the first fetched record (the log start, 7 after retention)
+    was dropped: handled 8 and 9 must not be committed, the partition is re-read from 7."""
+    import asyncio
+
+    consumer, tp, _, seeks = _log_start_probe(tmp_path, 7)
+    _ack_offsets(consumer, tp, [8, 9])
+
+    async def commits():
+        consumer._new_offset(tp)
+        await asyncio.sleep(0.01)
+        result = consumer._new_offset(tp)
+        await asyncio.sleep(0.1)
+        return result
+
+    assert asyncio.run(commits()) is None
+    assert seeks == [7]
+    _ack_offsets(consumer, tp, [7, 8, 9])
+    assert consumer._new_offset(tp) == 10
 
 
 def test_unguarded_topics_keep_faust_behaviour(tmp_path):
