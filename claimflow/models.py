@@ -23,19 +23,11 @@ class Contract(BaseModel):
     avro_name: ClassVar[str | None] = None
 
     def to_avro(self) -> dict[str, Any]:
-        return _to_avro(self)
-
-
-def _to_avro(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return {name: _to_avro(getattr(value, name)) for name in type(value).model_fields}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, list):
-        return [_to_avro(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _to_avro(v) for k, v in value.items()}
-    return value
+        """The dict fastavro writes: pydantic's own (compiled) dump in python mode, so
+        Decimal, date and datetime stay themselves and enum members stay members (str
+        enums: fastavro matches them to their symbols). Byte-identical to a field-by-field
+        walk (tests/unit/test_codec_dump.py) at a fraction of its cost."""
+        return self.model_dump()
 
 
 def utcnow() -> datetime:
