@@ -82,6 +82,7 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     policy = Policy(pending_ttl=timedelta(hours=settings.adjudicator_pending_ttl_hours))
 
     unmatched_sent: set[str] = set()
+    underpayment_labels: set[tuple[str, str]] = set()  # (payer, kind) pairs the open-dollars gauge has shown
 
     async def dead_letter_unmatched(posting: Posting) -> None:
         for adj, origin in zip(posting.unmatched, posting.unmatched_origins):
@@ -151,9 +152,10 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         metrics.PENDING_REMITTANCES.set(backlog["pending_remittances"])
         for bucket, dollars in backlog["dollars_at_risk"].items():
             metrics.APPEAL_DOLLARS_AT_RISK.labels(bucket).set(float(dollars))
-        for payer, kinds in underpayment_backlog(entries).items():
-            for kind, dollars in kinds.items():
-                metrics.OPEN_UNDERPAYMENT_DOLLARS.labels(payer, kind).set(float(dollars))
+        open_up = {(p, k): d for p, kinds in underpayment_backlog(entries).items() for k, d in kinds.items()}
+        for labels in set(open_up) | underpayment_labels:  # a closed payer/kind goes back to 0
+            metrics.OPEN_UNDERPAYMENT_DOLLARS.labels(*labels).set(float(open_up.get(labels, 0)))
+        underpayment_labels.update(open_up)
 
     @app.page("/claims/{claim_id}")
     async def claim_history(web, request, claim_id: str):
