@@ -96,8 +96,8 @@ def price(code: str, modifiers: tuple[str, ...], locality: str, setting: str | N
             raise click.ClickException(f"payer contracts: {exc}") from exc
         pricer = Pricer(book, fs, cf)
         line = LineInput(1, code, tuple(modifiers), units, Decimal(charge) if charge else None)
-        fake_pos = pos or ("22" if chosen is Setting.FACILITY else "11")
-        e = pricer.expectations(payer, [line], locality=locality.upper(), place_of_service=fake_pos, dos=day or date(fs.info.year, 1, 1))[1]
+        pos_for_setting = pos or ("22" if chosen is Setting.FACILITY else "11")
+        e = pricer.expectations(payer, [line], locality=locality.upper(), place_of_service=pos_for_setting, dos=day or date(fs.info.year, 1, 1))[1]
         echo(f"  payer {payer}: {e.contract_term}")
         if e.amount is None:
             echo(f"  payer expected allowed: none ({e.not_computed_reason})")

@@ -115,6 +115,7 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         return policy
 
     unmatched = flow.UnmatchedGuard()
+    underpayment_labels: set[tuple[str, str]] = set()  # (payer, kind) pairs the open-dollars gauge has shown
 
     async def dead_letter_unmatched(posting: Posting) -> None:
         for adj, origin in unmatched.take(posting):
@@ -212,9 +213,10 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         svc_metrics.PENDING_REMITTANCES.set(backlog["pending_remittances"])
         for bucket, dollars in backlog["dollars_at_risk"].items():
             svc_metrics.APPEAL_DOLLARS_AT_RISK.labels(bucket).set(float(dollars))
-        for payer, kinds in underpayment_backlog(entries).items():
-            for kind, dollars in kinds.items():
-                svc_metrics.OPEN_UNDERPAYMENT_DOLLARS.labels(payer, kind).set(float(dollars))
+        open_up = {(p, k): d for p, kinds in underpayment_backlog(entries).items() for k, d in kinds.items()}
+        for labels in set(open_up) | underpayment_labels:  # a closed payer/kind goes back to 0
+            svc_metrics.OPEN_UNDERPAYMENT_DOLLARS.labels(*labels).set(float(open_up.get(labels, 0)))
+        underpayment_labels.update(open_up)
 
     tokens = table_from_settings(settings)
     dev = relaxed(settings)

@@ -894,7 +894,8 @@ def appeal_backlog(entries: Iterable[dict], today: date) -> dict[str, Any]:
 def _compare_expected(res: Posting, e: dict, adj: Adjudication, now: datetime) -> None:
     """Compare the remit's allowed amounts with the claim's expectations (see
     services/adjudicator/underpayments.py); a reversal closes the items of what it reverses."""
-    open_up = e.setdefault("open_underpayments", [])
+    open_up = [dict(u) for u in e.get("open_underpayments", [])]  # copy: the stored entry is never mutated in place
+    e["open_underpayments"] = open_up
     if adj.claim_status_code == REVERSAL_STATUS:
         reversed_ids = {p["adjudication_id"] for p in e["postings"] if p.get("reversed_by") == adj.adjudication_id}
         e["open_underpayments"] = [u for u in open_up if u["adjudication_id"] not in reversed_ids]

@@ -92,7 +92,8 @@ def import_(path: str, state_dir: str | None, dry_run: bool, verbose: bool, repo
         for f in tqdm(files, unit="file", desc="x12 import", file=sys.stderr):
             source = str(f.relative_to(root)) if root.is_dir() else f.name
             try:
-                parsed = parse_bytes(f.read_bytes(), source, claims_for_set=ledger.claims_for_set)
+                parsed = parse_bytes(f.read_bytes(), source, claims_for_set=ledger.claims_for_set,
+                                     strict=settings.x12_strict_envelope)
             except OSError as exc:
                 parsed = ParsedFile(source=source)
                 parsed.errors.append(X12Error("file", f"cannot read file: {exc.strerror}", None, b"", source))

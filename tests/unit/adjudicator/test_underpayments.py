@@ -126,3 +126,14 @@ def test_ledger_posts_once_and_tracks_open_dollars():
     dup = apply_adjudication(p.entry, adj, NOW, POLICY)
     assert dup.duplicate and dup.underpayments == []
     assert sum(c.expected for r in p.comparisons for c in r.compared) == D("250.00")
+
+
+def test_a_reversal_closes_the_items_it_reverses():
+    from services.payer_sim.logic import reversal_of
+    c = claim_with(expected("100.00"))
+    t = apply_claim(None, c, NOW, POLICY)
+    adj = remit(c, [paid_line(1, "99213", "80.00")])
+    p = apply_adjudication(t.entry, adj, NOW, POLICY)
+    assert underpayment_backlog([p.entry]) == {"MCR01": {"underpaid": D("20.00")}}
+    r = apply_adjudication(p.entry, reversal_of(adj), NOW, POLICY)
+    assert r.underpayments == [] and underpayment_backlog([r.entry]) == {}
