@@ -42,7 +42,9 @@ from claimflow.models import (
     AppealActionKind,
     ClaimState,
     ClaimStatusChanged,
+    CodingResolution,
     Contract,
+    ResolutionAction,
     utcnow,
 )
 from claimflow.settings import Settings
@@ -162,7 +164,7 @@ def templates(seed: int = 11, encounters: int = 40) -> dict[str, tuple[Contract,
     coder = Coder(_coding_reference())
     scrubber = Scrubber(_scrub_reference())
     now = utcnow()
-    encs, coded, claims, held, adjs, statuses, outcomes, corrections, actions = [], [], [], [], [], [], [], [], []
+    encs, coded, claims, held, adjs, statuses, outcomes, corrections, actions, resolutions = [], [], [], [], [], [], [], [], [], []
     for i in range(encounters):
         enc, _ = gen.encounter(i)
         enc = enc.model_copy(update={"encounter_id": f"FZ-ENC-{seed}-{i:04d}"})
@@ -171,6 +173,11 @@ def templates(seed: int = 11, encounters: int = 40) -> dict[str, tuple[Contract,
         if result.coded is None:
             continue
         coded.append(result.coded)
+        resolutions.append(CodingResolution(
+            resolution_id=f"FZ-RES-{i:04d}", encounter_id=enc.encounter_id, encounter_version=result.coded.encounter_version,
+            review_routed_at=now, action=ResolutionAction.ACCEPT, resolved_by="fuzz-coder", resolved_role="coder",
+            resolved_at=now, before_diagnoses=list(result.coded.diagnoses), before_service_lines=list(result.coded.service_lines),
+            diagnoses=list(result.coded.diagnoses), service_lines=list(result.coded.service_lines)))
         scrubbed = scrubber.scrub(result.coded, EmptyClaimHistory(), now)
         if scrubbed.held is not None:
             held.append(scrubbed.held)
@@ -193,7 +200,8 @@ def templates(seed: int = 11, encounters: int = 40) -> dict[str, tuple[Contract,
             actor="fuzz-biller", actor_role="biller", occurred_at=now, filed_on=adj.remittance_date + timedelta(days=10),
             payer_id=adj.payer_id, reason_code="50", appealed_amount=Decimal("42.00"), reason="fuzz template"))
     out = {"EncounterEvent": encs, "CodedEncounter": coded, "Claim": claims, "HeldClaim": held, "Adjudication": adjs,
-           "ClaimStatusChanged": statuses, "AppealOutcome": outcomes, "ClaimCorrection": corrections, "AppealAction": actions}
+           "ClaimStatusChanged": statuses, "AppealOutcome": outcomes, "ClaimCorrection": corrections, "AppealAction": actions,
+           "CodingResolution": resolutions}
     for name, recs in out.items():
         if not recs:
             raise AssertionError(f"no {name} template from seed {seed}")
@@ -305,6 +313,11 @@ INVALID: dict[str, tuple[tuple[str, Callable[[dict], None]], ...]] = {
     "AppealOutcome": (
         ("recovered-negative", _set("recovered_amount", Decimal("-5.00"))), ("recovered-digits", _set("recovered_amount", HUGE)),
     ),
+    "CodingResolution": (
+        ("resolution-id-empty", _set("resolution_id", "")), ("version-zero", _set("encounter_version", 0)),
+        ("edit-without-reason", _set("action", "edit")), ("no-service-lines", _set("service_lines", [])),
+        ("resolved-by-too-long", _set("resolved_by", "c" * 151)),
+    ),
     "AppealAction": (
         ("action-id-empty", _set("action_id", "")), ("actor-empty", _set("actor", "")), ("filed-without-date", _set("filed_on", None)),
         ("packet-hash-not-hex", _set("packet_sha256", "not-a-sha256")), ("amount-digits", _set("appealed_amount", HUGE)),
@@ -314,7 +327,8 @@ INVALID: dict[str, tuple[tuple[str, Callable[[dict], None]], ...]] = {
 # a plain string field each contract can carry any length of (oversized padding)
 PAD_FIELD = {"EncounterEvent": "note_text", "CodedEncounter": "coder_version", "Claim": "place_of_service",
              "HeldClaim": "claim.place_of_service", "Adjudication": "source", "ClaimStatusChanged": "source_service",
-             "AppealOutcome": "reason_code", "ClaimCorrection": "claim.place_of_service", "AppealAction": "reason"}
+             "AppealOutcome": "reason_code", "ClaimCorrection": "claim.place_of_service", "AppealAction": "reason",
+             "CodingResolution": "reason"}
 
 
 def invalid_record(contract: str, pool: tuple[Contract, ...], rng: random.Random) -> tuple[str, bytes]:
