@@ -340,7 +340,8 @@ def test_principal_without_acls_reads_no_phi_topic(secure_cluster):
 
     c = secure_cluster
     cfg = c.config_for(NOBODY)
-    names = [t.name for t in topics.ALL_TOPICS]
+    catalog = topics.ALL_TOPICS
+    names = [t.name for t in catalog]
     sizes = topic_sizes(names, c.admin)
     admin = KafkaAdminClient(request_timeout_ms=15000, **cfg)
     try:
