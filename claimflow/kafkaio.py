@@ -79,19 +79,24 @@ def _read_topic(topic: str, settings: Settings, timeout: float) -> list[Record]:
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
-        out: list[Record] = []
-        deadline = time.monotonic() + timeout
-        remaining = {tp for tp in tps if end[tp] > 0}
-        while remaining and time.monotonic() < deadline:
-            for tp, msgs in consumer.poll(timeout_ms=500).items():
-                for m in msgs:
-                    if m.offset < end[tp]:
-                        out.append(Record(m.topic, m.partition, m.offset, m.key, m.value, list(m.headers or []), m.timestamp))
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        return out
+        return drain(consumer, end, {tp for tp in tps if end[tp] > 0}, timeout)
     finally:
         consumer.close()
+
+
+def drain(consumer: KafkaConsumer, end: dict, remaining: set, timeout: float) -> list[Record]:
+    """Poll an assigned, positioned consumer until every partition in ``remaining`` reached
+    its ``end`` offset (or ``timeout`` passed); records at or past the end are left out."""
+    out: list[Record] = []
+    deadline = time.monotonic() + timeout
+    while remaining and time.monotonic() < deadline:
+        for tp, msgs in consumer.poll(timeout_ms=500).items():
+            for m in msgs:
+                if m.offset < end[tp]:
+                    out.append(Record(m.topic, m.partition, m.offset, m.key, m.value, list(m.headers or []), m.timestamp))
+            if consumer.position(tp) >= end[tp]:
+                remaining.discard(tp)
+    return out
 
 
 def topic_sizes(topics: Iterable[str], settings: Settings | None = None, attempts: int = 3) -> dict[str, int]:

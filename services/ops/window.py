@@ -4,12 +4,11 @@ figures are its own even on a broker that already holds other traffic."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 
-from claimflow.kafkaio import Record, _bounded
+from claimflow.kafkaio import Record, _bounded, drain
 from claimflow.reach import preflight
 from claimflow.settings import Settings
 
@@ -49,16 +48,7 @@ def read_since(topic: str, start: dict[tuple[str, int], int], settings: Settings
                 if end[tp] > first:
                     consumer.seek(tp, first)
                     remaining.add(tp)
-            out: list[Record] = []
-            deadline = time.monotonic() + timeout
-            while remaining and time.monotonic() < deadline:
-                for tp, msgs in consumer.poll(timeout_ms=500).items():
-                    for m in msgs:
-                        if m.offset < end[tp]:
-                            out.append(Record(m.topic, m.partition, m.offset, m.key, m.value, list(m.headers or []), m.timestamp))
-                    if consumer.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-            return out
+            return drain(consumer, end, remaining, timeout)
         finally:
             consumer.close()
 
