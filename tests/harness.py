@@ -58,11 +58,17 @@ class Pipeline:
         return self.root / "logs"
 
     def start(self):
-        for service in self.services:
-            self.procs.append(spawn(service, self.log_dir, self.env))
-        for p in self.procs:
-            wait_healthy(p.service, self.settings.port_for(p.service), timeout=90, proc=p)
-            wait_assigned(p, timeout=90)
+        # A service that fails to start must not leave the others running (they would hold ports and
+        # consumer-group members for the next test): stop everything started so far, then re-raise.
+        try:
+            for service in self.services:
+                self.procs.append(spawn(service, self.log_dir, self.env))
+            for p in self.procs:
+                wait_healthy(p.service, self.settings.port_for(p.service), timeout=90, proc=p)
+                wait_assigned(p, timeout=90)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self):
