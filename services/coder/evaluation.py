@@ -5,9 +5,12 @@
    the input) reported apart from the inferred ones.
 2. The shared Synthea bundles through ``claimflow code`` (mapping, coder, scrubber):
    encounters, auto-coded, reviewed by reason, institutional, self-pay, claims clean/held.
-3. The independently labelled set in ``tests/fixtures/coding_labelled/`` (see its README):
-   precision/recall per code type (ICD-10-CM, CPT/HCPCS, modifiers, E/M level) on inferred
-   codes of auto-coded encounters, routing agreement and the confusion list.
+3. The independently labelled set in ``tests/labels/`` (see its README; labels written from
+   the guidelines before the coder ran, :mod:`services.coder.labelset`): outcome accuracy,
+   precision/recall per code type (ICD-10-CM, CPT/HCPCS, modifiers, E/M level) for inferred
+   and passthrough tokens apart, end-to-end recall and the confusion list with rationales.
+4. The earlier labelled set in ``tests/fixtures/coding_labelled/`` (written by the coder's
+   developer: kept for comparison, not independent).
 
 Part 1 in detail: ``python -m services.coder.evaluation [FIXTURE_DIR] [--threshold 0.9]`` prints the share
 of encounters auto-coded (not sent to review), precision and recall of the codes on the
@@ -175,6 +178,7 @@ def report(ev: Evaluation) -> str:
 
 SYNTHEA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "fhir" / "synthea-covid-r4"
 LABELLED_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "coding_labelled"
+INDEPENDENT_DIR = Path(__file__).resolve().parents[2] / "tests" / "labels"
 
 
 def synthea_report(summary: dict) -> str:
@@ -201,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fetch", action="store_true", help="download missing pinned code sets first")
     ap.add_argument("--synthea", type=Path, default=SYNTHEA_DIR)
     ap.add_argument("--labelled", type=Path, default=LABELLED_DIR)
+    ap.add_argument("--independent", type=Path, default=INDEPENDENT_DIR, help="the independently labelled set (tests/labels)")
     args = ap.parse_args(argv)
     ref = CodingReference.load(fetch_missing=args.fetch)
     print("ICD-10-CM code sets: " + "; ".join(f"FY{fy}: {v}" for fy, v in ref.catalogue.describe().items()))
@@ -220,9 +225,27 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"skipped: {args.synthea} is not present")
 
-    print(f"\n== 3. independently labelled set ({args.labelled})")
-    pairs = []
+    print(f"\n== 3. independently labelled set ({args.independent}; labels written before the coder ran)")
+    from services.coder import labelset
+
     by_key = {(r.get("source"), r.get("resource_id")): r for r in results}
+    pairs3: list = []
+    missing3 = 0
+    for lab in labelset.load_synthea(args.independent):
+        r = by_key.get((lab["bundle"], lab["encounter"]))
+        if r is None:
+            missing3 += 1
+            continue
+        pairs3.append((f"synthea:{lab['bundle'].split('_')[0]}:{lab['encounter'][:8]}", r, lab, None))
+    for topic, enc, lab in labelset.load_visits(args.independent):
+        r = offline.result_line(pipe, EncounterEvent.model_validate(enc), {"source": f"{topic}:{enc['encounter_id']}"}, now)
+        pairs3.append((f"visit:{enc['encounter_id']}", r, lab, enc))
+    if missing3:
+        print(f"skipped {missing3} Synthea labels: their bundles are not present ({args.synthea})")
+    print(labelset.report(labelset.evaluate(pairs3)))
+
+    print(f"\n== 4. earlier labelled set ({args.labelled}; written by the coder's developer: not independent)")
+    pairs = []
     missing = 0
     for lab in labelled.load_synthea_labels(args.labelled):
         r = by_key.get((lab["bundle"], lab["encounter"]))
@@ -230,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
             missing += 1
             continue
         pairs.append((f"synthea:{lab['bundle'][:12]}:{lab['encounter'][:8]}", r, lab, set()))
-    for name, enc, lab in labelled.load_visits(args.labelled):
-        r = offline.result_line(pipe, EncounterEvent.model_validate(enc), {"source": name}, now)
-        pairs.append((f"visit:{name}", r, lab, labelled.documented_codes(enc)))
+    if (args.labelled / "visits.py").exists():
+        for name, enc, lab in labelled.load_visits(args.labelled):
+            r = offline.result_line(pipe, EncounterEvent.model_validate(enc), {"source": name}, now)
+            pairs.append((f"visit:{name}", r, lab, labelled.documented_codes(enc)))
     if missing:
         print(f"WARNING: {missing} Synthea labels had no result (bundles absent or changed)")
     print(labelled.report(labelled.evaluate(pairs)))
