@@ -74,7 +74,7 @@ bench: kafka-fetch            ## pipeline benchmark on its own local broker (127
 bench-pricing: install        ## expected-reimbursement pricing claims/s on one core + fee schedule memory (needs ../shared/data/pfs/rvu25d)
 	$(PY) bench/pricing_bench.py $(BENCH_ARGS)
 
-eval-coding: install          ## coder evaluation: regression set, shared Synthea bundles, labelled set (tests/fixtures/coding_labelled)
+eval-coding: install          ## coder evaluation: regression set, shared Synthea bundles, independent labelled set (tests/labels)
 	$(CF) eval coding
 
 eval-coding-learning: install ## learning from coders: simulated coder (labels) on the first half of the Synthea review items, the rest before/after

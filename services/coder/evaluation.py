@@ -5,9 +5,12 @@
    the input) reported apart from the inferred ones.
 2. The shared Synthea bundles through ``claimflow code`` (mapping, coder, scrubber):
    encounters, auto-coded, reviewed by reason, institutional, self-pay, claims clean/held.
-3. The independently labelled set in ``tests/fixtures/coding_labelled/`` (see its README):
-   precision/recall per code type (ICD-10-CM, CPT/HCPCS, modifiers, E/M level) on inferred
-   codes of auto-coded encounters, routing agreement and the confusion list.
+3. The independently labelled set in ``tests/labels/`` (see its README; labels written from
+   the guidelines before the coder ran, :mod:`services.coder.labelset`): outcome accuracy,
+   precision/recall per code type (ICD-10-CM, CPT/HCPCS, modifiers, E/M level) for inferred
+   and passthrough tokens apart, end-to-end recall and the confusion list with rationales.
+4. The earlier labelled set in ``tests/fixtures/coding_labelled/`` (written by the coder's
+   developer: kept for comparison, not independent).
 
 Part 1 in detail: ``python -m services.coder.evaluation [FIXTURE_DIR] [--threshold 0.9]`` prints the share
 of encounters auto-coded (not sent to review), precision and recall of the codes on the
@@ -175,6 +178,7 @@ def report(ev: Evaluation) -> str:
 
 SYNTHEA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "fhir" / "synthea-covid-r4"
 LABELLED_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "coding_labelled"
+INDEPENDENT_DIR = Path(__file__).resolve().parents[2] / "tests" / "labels"
 
 
 def synthea_report(summary: dict) -> str:
@@ -204,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--learning", action="store_true",
                     help="learning from coders on the Synthea review items (services/coder/learning_eval.py)")
     ap.add_argument("--k", type=int, default=None, help="agreeing coder decisions before a concept is auto-coded")
+    ap.add_argument("--independent", type=Path, default=INDEPENDENT_DIR, help="the independently labelled set (tests/labels)")
     args = ap.parse_args(argv)
     if args.learning:
         from claimflow.settings import get_settings
@@ -234,9 +239,27 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"skipped: {args.synthea} is not present")
 
-    print(f"\n== 3. independently labelled set ({args.labelled})")
-    pairs = []
+    print(f"\n== 3. independently labelled set ({args.independent}; labels written before the coder ran)")
+    from services.coder import labelset
+
     by_key = {(r.get("source"), r.get("resource_id")): r for r in results}
+    pairs3: list = []
+    missing3 = 0
+    for lab in labelset.load_synthea(args.independent):
+        r = by_key.get((lab["bundle"], lab["encounter"]))
+        if r is None:
+            missing3 += 1
+            continue
+        pairs3.append((f"synthea:{lab['bundle'].split('_')[0]}:{lab['encounter'][:8]}", r, lab, None))
+    for topic, enc, lab in labelset.load_visits(args.independent):
+        r = offline.result_line(pipe, EncounterEvent.model_validate(enc), {"source": f"{topic}:{enc['encounter_id']}"}, now)
+        pairs3.append((f"visit:{enc['encounter_id']}", r, lab, enc))
+    if missing3:
+        print(f"skipped {missing3} Synthea labels: their bundles are not present ({args.synthea})")
+    print(labelset.report(labelset.evaluate(pairs3)))
+
+    print(f"\n== 4. earlier labelled set ({args.labelled}; written by the coder's developer: not independent)")
+    pairs = []
     missing = 0
     for lab in labelled.load_synthea_labels(args.labelled):
         r = by_key.get((lab["bundle"], lab["encounter"]))
@@ -244,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
             missing += 1
             continue
         pairs.append((f"synthea:{lab['bundle'][:12]}:{lab['encounter'][:8]}", r, lab, set()))
-    for name, enc, lab in labelled.load_visits(args.labelled):
-        r = offline.result_line(pipe, EncounterEvent.model_validate(enc), {"source": name}, now)
-        pairs.append((f"visit:{name}", r, lab, labelled.documented_codes(enc)))
+    if (args.labelled / "visits.py").exists():
+        for name, enc, lab in labelled.load_visits(args.labelled):
+            r = offline.result_line(pipe, EncounterEvent.model_validate(enc), {"source": name}, now)
+            pairs.append((f"visit:{name}", r, lab, labelled.documented_codes(enc)))
     if missing:
         print(f"WARNING: {missing} Synthea labels had no result (bundles absent or changed)")
     print(labelled.report(labelled.evaluate(pairs)))
