@@ -26,7 +26,6 @@ only (no patient data)."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,7 +42,7 @@ from claimflow.models import (
     Provenance,
     ResolutionAction,
 )
-from services.coder import labelled, learning
+from services.coder import labelled, labelset, learning
 from services.coder.logic import Coder, CodingResult
 from services.coder.resolution import HUMAN_RULE_ID, apply_resolution, code_type_of
 
@@ -57,18 +56,13 @@ def load_answers(folder: Path | None = None) -> tuple[Path, dict[tuple[str, str]
     """(folder used, (bundle, Encounter id) -> label with ``outcome`` coded|review and the
     comparison tokens). Reads ``<folder>/synthea/*.jsonl`` or the older single-file set."""
     folder = folder or (LABELS_DIR if (LABELS_DIR / "synthea").is_dir() else OLD_LABELS_DIR)
-    rows: list[dict[str, Any]] = []
-    if (folder / "synthea").is_dir():
-        for p in sorted((folder / "synthea").glob("*.jsonl")):
-            rows += [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
-    else:
-        rows = labelled.load_synthea_labels(folder)
-    out = {}
-    for r in rows:
-        lab = dict(r)
-        lab["outcome"] = "coded" if r.get("outcome") in CODED_OUTCOMES else "review"
-        out[(r["bundle"], r["encounter"])] = lab
-    return folder, out
+    rows = labelset.load_synthea(folder) if (folder / "synthea").is_dir() else labelled.load_synthea_labels(folder)
+    return folder, {(r["bundle"], r["encounter"]): r for r in rows}
+
+
+def codable(label: dict[str, Any]) -> bool:
+    """The label codes the visit (auto-coded / self-pay, or ``coded`` in the older set)."""
+    return label.get("outcome") in CODED_OUTCOMES
 
 
 def _label_lines(label: dict[str, Any]) -> list[tuple[str, tuple[str, ...], int]]:
@@ -91,7 +85,7 @@ def simulated_resolution(ref, enc: EncounterEvent, review, label: dict[str, Any]
                 review_routed_at=review.routed_at, resolved_by="simulated-coder", resolved_role="coder",
                 resolved_at=review.routed_at, before_diagnoses=review.proposed_diagnoses,
                 before_service_lines=review.proposed_service_lines)
-    if label["outcome"] != "coded":
+    if not codable(label):
         return CodingResolution(action=ResolutionAction.QUERY_PROVIDER, reason="labelled: documentation does not support coding", **base)
     version = ref.code_set_for(enc.date_of_service).version or ""
     dx = [CodedDiagnosis(sequence=i, code=c, provenance=Provenance.REVIEWED, confidence=1.0, rule_id=HUMAN_RULE_ID,
@@ -143,9 +137,9 @@ class LearningReport:
     eval_total: int = 0
     eval_auto_before: int = 0
     eval_auto_after: int = 0
-    before: labelled.LabelledEvaluation | None = None
-    after: labelled.LabelledEvaluation | None = None
-    learned_only: labelled.LabelledEvaluation | None = None
+    before: Any = None  # labelset.LabelSetEvaluation (tests/labels) or labelled.LabelledEvaluation (older set)
+    after: Any = None
+    learned_only: Any = None
     concepts: dict[str, str] = field(default_factory=dict)
 
 
@@ -203,7 +197,14 @@ def run(synthea_dir: Path, labels_dir: Path | None = None, k: int = learning.DEF
                 why = ["LEARNED_DISAGREEMENT"]
             rep.held_back[",".join(why)] += 1
 
-    def measure(pipe_coder) -> tuple[labelled.LabelledEvaluation, list, int]:
+    independent = (folder / "synthea").is_dir()
+
+    def evaluate(pairs):
+        if independent:
+            return labelset.evaluate(pairs)
+        return labelled.evaluate([(n, r, {**lab, "outcome": "coded" if codable(lab) else "review"}, set()) for n, r, lab, _ in pairs])
+
+    def measure(pipe_coder):
         scrub = Scrubber(ScrubReference.load(icd_catalogue=ref.catalogue))
         pipe = offline.Pipeline(pipe_coder, scrub, practice=practice.load())
         pairs, auto = [], 0
@@ -212,21 +213,26 @@ def run(synthea_dir: Path, labels_dir: Path | None = None, k: int = learning.DEF
                 continue
             r = offline.result_line(pipe, enc, facts, now)
             auto += r["outcome"] in ("auto-coded", "self-pay")
-            pairs.append((f"synthea:{facts['source'][:12]}:{facts['resource_id'][:8]}", r, label, set()))
-        return labelled.evaluate(pairs), pairs, auto
+            pairs.append((f"synthea:{facts['source'][:12]}:{facts['resource_id'][:8]}", r, label, None))
+        return evaluate(pairs), pairs, auto
 
     rep.before, _, rep.eval_auto_before = measure(coder)
     rep.after, pairs_after, rep.eval_auto_after = measure(learner)
     rep.eval_total = len(encs) - len(taught_ids)
     learned_pairs = [p for p in pairs_after if any(d["provenance"] == "learned" for d in p[1]["codes"]["diagnoses"])
                      or any(ln["provenance"] == "learned" for ln in p[1]["codes"]["service_lines"])]
-    rep.learned_only = labelled.evaluate(learned_pairs)
+    rep.learned_only = evaluate(learned_pairs)
     return rep
 
 
 def report(rep: LearningReport) -> str:
-    def pr(ev: labelled.LabelledEvaluation) -> str:
-        return (f"precision {ev.precision():.4f} recall {ev.recall():.4f} (tp {sum(ev.tp.values())}, fp {sum(ev.fp.values())}, "
+    def pr(ev) -> str:
+        if isinstance(ev, labelset.LabelSetEvaluation):  # inferred tokens (learned codes are inferred), passthrough apart
+            tp, fp, fn = (sum(v for (k, _), v in c.items() if k == "inferred") for c in (ev.tp, ev.fp, ev.fn))
+            return (f"inferred precision {ev.precision('inferred'):.4f} recall {ev.recall('inferred'):.4f} (tp {tp}, fp {fp}, fn {fn}); "
+                    f"passthrough precision {ev.precision('passthrough'):.4f}; outcome agreement {ev.outcome_agree}/{ev.total}; "
+                    f"coded by the coder {ev.coded_by_coder}")
+        return (f"inferred precision {ev.precision():.4f} recall {ev.recall():.4f} (tp {sum(ev.tp.values())}, fp {sum(ev.fp.values())}, "
                 f"fn {sum(ev.fn.values())}; auto-coded {ev.auto_coded})")
 
     def pct(a: int, b: int) -> str:
@@ -242,10 +248,13 @@ def report(rep: LearningReport) -> str:
         "  still in review, by reason: " + (", ".join(f"{w}={n}" for w, n in rep.held_back.most_common()) or "none"),
         f"labelled encounters not used for teaching: {rep.eval_total}; auto-coded before {pct(rep.eval_auto_before, rep.eval_total)}, "
         f"after {pct(rep.eval_auto_after, rep.eval_total)}",
-        f"  inferred tokens before: {pr(rep.before)}",
-        f"  inferred tokens after:  {pr(rep.after)}",
+        f"  before: {pr(rep.before)}",
+        f"  after:  {pr(rep.after)}",
         f"  encounters coded with learned codes: {pr(rep.learned_only)}",
     ]
-    for name, extra, missing in rep.learned_only.confusion:
-        lines.append(f"    {name}: predicted-not-expected={extra} expected-not-predicted={missing}")
+    for c in rep.learned_only.confusion:
+        if isinstance(c, dict):
+            lines.append(f"    {c['name']}: got-not-expected={c['got_not_expected']} expected-not-got={c['expected_not_got']}")
+        else:
+            lines.append(f"    {c[0]}: predicted-not-expected={c[1]} expected-not-predicted={c[2]}")
     return "\n".join(lines)
