@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CF     := $(VENV)/bin/claimflow
 STAMP  := $(VENV)/.installed
 
-.PHONY: test-packages install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance test-deploy eval-coding clean ops-tools ops-tools-compose reliability bench bench-pricing system-deps workbench bench-workbench
+.PHONY: test-packages install kafka-fetch kafka-up kafka-down topics demo test test-unit test-integration test-conformance test-deploy eval-coding eval-coding-learning clean ops-tools ops-tools-compose reliability bench bench-pricing system-deps workbench bench-workbench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,9 @@ bench-pricing: install        ## expected-reimbursement pricing claims/s on one 
 
 eval-coding: install          ## coder evaluation: regression set, shared Synthea bundles, independent labelled set (tests/labels)
 	$(CF) eval coding
+
+eval-coding-learning: install ## learning from coders: simulated coder (labels) on the first half of the Synthea review items, the rest before/after
+	$(CF) eval coding --learning
 
 workbench: install           ## the workbench web app on 127.0.0.1:6110 (projector: `claimflow workbench project`)
 	$(CF) workbench serve

@@ -105,6 +105,7 @@ class Provenance(str, Enum):
     MAPPED = "mapped"
     INFERRED = "inferred"
     REVIEWED = "reviewed"
+    LEARNED = "learned"  # CodedEncounter v2: a mapping learned from agreeing coder decisions
 
 
 class ProcedureCodeType(str, Enum):
@@ -334,6 +335,7 @@ class CodedDiagnosis(Contract):
     code_set_version: str
     source_system: str | None = None
     source_code: str | None = None
+    provenance_note: str | None = None  # e.g. 'learned from 3 coder decisions'
 
 
 class CodedServiceLine(Contract):
@@ -349,6 +351,7 @@ class CodedServiceLine(Contract):
     confidence: float = Field(ge=0.0, le=1.0)
     rule_id: str
     code_set_version: str
+    provenance_note: str | None = None
 
 
 class CodedEncounter(Contract):

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
 
     # Coder
     codeset_cache: Path | None = Field(None, description="folder of the pinned previous-fiscal-year ICD-10-CM wheels (var/codesets when unset)")
+    coder_learning_k: int = Field(3, description="agreeing coder decisions (and none disagreeing) before the coder auto-codes a "
+                                  "concept it sent to review; 0 turns learning off")
 
     # Expected reimbursement (claimflow/reimbursement)
     pfs_dir: Path | None = Field(None, description="folder given to `claimflow refdata import pfs --out` (the newest release under it is used); scrubber_refdata_dir when unset")
@@ -121,7 +123,6 @@ class Settings(BaseSettings):
     port_workbench_web: int = Field(6110, description="the workbench web app's port")
     workbench_database_url: str | None = Field(None, description="sqlite:///path or postgresql://user[:pw]@host:port/db; SQLite under data_dir when unset")
     workbench_secret_key: SecretStr | None = Field(None, description="Django secret key; required when the web app is bound beyond loopback")
-    workbench_learning_k: int = Field(3, description="agreeing coder decisions (and none disagreeing) before a concept is auto-coded")
     data_dir: Path = REPO_ROOT / "var" / "data"
     table_store: str = Field("rocksdb://", description="Faust table store: rocksdb:// in production, memory:// in tests")
     app_id_prefix: str = "claimflow"

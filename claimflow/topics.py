@@ -200,7 +200,10 @@ HELD_INDEX = TableSpec("scrubber", "held-index", CLAIMS_HELD)
 CLAIM_LEDGER = TableSpec("adjudicator", "claim-ledger", ADJUDICATIONS)
 OVERTURN_MODEL = TableSpec("adjudicator", "overturn-model", ADJUDICATIONS)
 REVIEW_PENDING = TableSpec("coder", "review-pending", ENCOUNTERS)
-ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER, OVERTURN_MODEL, REVIEW_PENDING)
+# concept -> coders' decisions (services/coder/learning.py), one part per resolutions partition
+LEARNED_CODES = TableSpec("coder", "learned-codes", CODING_RESOLUTIONS)
+ALL_TABLES: tuple[TableSpec, ...] = (EMITTED_CLAIMS, DAY_HISTORY, HELD_INDEX, CLAIM_LEDGER, OVERTURN_MODEL, REVIEW_PENDING,
+                                     LEARNED_CODES)
 
 
 def topic_configs(app_id_prefix: str) -> list[TopicConfig]:

@@ -275,12 +275,16 @@ def eval() -> None:  # noqa: A001
 
 
 @eval.command("coding")
-def eval_coding() -> None:
+@click.option("--learning", is_flag=True, help="learning from coders: a simulated coder (the labels) resolves the first half "
+              "of the Synthea review items; auto-coding and precision on the rest before and after")
+@click.option("--k", "k", type=int, default=None, help="agreeing decisions before a concept is auto-coded "
+              "(default: CLAIMFLOW_CODER_LEARNING_K, 3)")
+def eval_coding(learning: bool, k: int | None) -> None:
     """Auto-coding rate, precision, recall and confusion list on the labelled set."""
     import runpy
     import sys as _sys
 
-    _sys.argv = ["services.coder.evaluation"]
+    _sys.argv = ["services.coder.evaluation"] + (["--learning"] if learning else []) + (["--k", str(k)] if k is not None else [])
     runpy.run_module("services.coder.evaluation", run_name="__main__")
 
 

@@ -205,8 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fetch", action="store_true", help="download missing pinned code sets first")
     ap.add_argument("--synthea", type=Path, default=SYNTHEA_DIR)
     ap.add_argument("--labelled", type=Path, default=LABELLED_DIR)
+    ap.add_argument("--learning", action="store_true",
+                    help="learning from coders on the Synthea review items (services/coder/learning_eval.py)")
+    ap.add_argument("--k", type=int, default=None, help="agreeing coder decisions before a concept is auto-coded")
     ap.add_argument("--independent", type=Path, default=INDEPENDENT_DIR, help="the independently labelled set (tests/labels)")
     args = ap.parse_args(argv)
+    if args.learning:
+        from claimflow.settings import get_settings
+        from services.coder import learning_eval
+
+        k = args.k if args.k is not None else get_settings().coder_learning_k
+        print(f"== learning from coders (shared Synthea bundles {args.synthea})")
+        if not args.synthea.is_dir():
+            print(f"skipped: {args.synthea} is not present")
+            return 0
+        print(learning_eval.report(learning_eval.run(args.synthea, k=k)))
+        return 0
     ref = CodingReference.load(fetch_missing=args.fetch)
     print("ICD-10-CM code sets: " + "; ".join(f"FY{fy}: {v}" for fy, v in ref.catalogue.describe().items()))
     coder = Coder(ref, args.threshold)

@@ -9,7 +9,15 @@ coding.resolutions.v1). A resolution is applied against that encounter:
 - query_provider -> nothing is coded; the encounter waits for a corrected version;
 - a resolution already applied (redelivery, double submit) -> nothing new (one claim);
 - an encounter the coder never routed to review -> dead letter, class UnknownEncounter;
-- a resolution of an older routing than the one pending -> dead letter, class StaleResolution."""
+- a resolution of an older routing than the one pending -> dead letter, class StaleResolution.
+
+Learning from coders (services.coder.learning): review-pending also keeps the documented
+concepts the coder's review was about; each applied accept/edit whose codes pass the checks
+records one decision per concept in the changelog-backed table ``learned-codes`` (key
+``<resolutions partition>/<concept>``: each changelog partition has one writer, and the
+table is read across every local partition, so the encounters agent sees all parts). With
+several coder workers each reads the parts of the partitions it holds (as the
+adjudicator's overturn model does); a single worker holds them all."""
 
 from __future__ import annotations
 
@@ -24,6 +32,8 @@ from claimflow.dlq import PoisonMessage, Stage
 from claimflow.models import CodedEncounter, CodingResolution, CodingReviewItem, EncounterEvent, ResolutionAction, utcnow
 from claimflow.runtime import Output, Processor, Result, raw_topic
 from claimflow.topics import partitions_of
+from services.coder import learning
+from services.coder import metrics as svc_metrics
 from services.coder.reference import CodingReference
 from services.coder.resolution import apply_resolution
 
@@ -42,8 +52,10 @@ class ReviewPending:
 
     def remember(self, enc: EncounterEvent, review: CodingReviewItem) -> None:
         prev = self.table.get(enc.encounter_id) or {}
+        concepts, _ = learning.review_concepts(enc, review)
         self.table[enc.encounter_id] = {"encounter": enc.model_dump(mode="json"), "routed_at_ms": _ms(review.routed_at),
-                                        "applied": list(prev.get("applied", []))[-20:]}
+                                        "applied": list(prev.get("applied", []))[-20:],
+                                        "concepts": learning.concepts_json(concepts)}
 
     def get(self, encounter_id: str) -> dict | None:
         return self.table.get(encounter_id)
@@ -56,10 +68,12 @@ class ReviewPending:
         self.table[encounter_id] = entry
 
 
-def install(app: faust.App, processor: Processor, reference: CodingReference) -> ReviewPending:
-    """Declare the review-pending table and the resolutions agent on the coder's app."""
+def install(app: faust.App, processor: Processor, reference: CodingReference) -> tuple[ReviewPending, learning.LearnedStore]:
+    """Declare the review-pending and learned-codes tables and the resolutions agent on the coder's app."""
     table = app.Table(topics.REVIEW_PENDING.table, default=None, partitions=partitions_of(topics.REVIEW_PENDING.source))
     pending = ReviewPending(table)
+    n = partitions_of(topics.LEARNED_CODES.source)
+    learned = learning.LearnedStore(app.Table(topics.LEARNED_CODES.table, default=None, partitions=n, use_partitioner=True), n)
 
     async def handle(res: CodingResolution, event) -> Result:
         entry = pending.get(res.encounter_id)
@@ -74,17 +88,26 @@ def install(app: faust.App, processor: Processor, reference: CodingReference) ->
         if res.action is ResolutionAction.QUERY_PROVIDER:
             return Result([], after_delivery=lambda: pending.mark_applied(res.encounter_id, res.resolution_id, None))
         result = apply_resolution(reference, enc, res, utcnow())
+        concepts: list[learning.Concept] = []
         if isinstance(result, CodedEncounter):
             out = Output(topics.ENCOUNTERS_CODED, res.encounter_id, result)
             review = None
+            concepts = learning.concepts_from_json(entry.get("concepts", []))
         else:
             out = Output(topics.CODING_REVIEW, res.encounter_id, result)
             review = result
-        return Result([out], after_delivery=lambda: pending.mark_applied(res.encounter_id, res.resolution_id, review))
+        partition = event.message.partition
+
+        def delivered() -> None:
+            pending.mark_applied(res.encounter_id, res.resolution_id, review)
+            if concepts:  # idempotent per resolution id: a redelivery counts nothing twice
+                svc_metrics.LEARNED_DECISIONS.inc(len(learned.learn(partition, concepts, res)))
+
+        return Result([out], after_delivery=delivered)
 
     @app.agent(raw_topic(app, topics.CODING_RESOLUTIONS), name="coder.resolutions", concurrency=1,
                supervisor_strategy=CrashingSupervisor)
     async def resolutions(stream):
         await processor.run(stream, topics.CODING_RESOLUTIONS, CodingResolution, handle)
 
-    return pending
+    return pending, learned

@@ -89,12 +89,16 @@ def coded(c: CodedEncounter) -> None:
     if human and RESOLUTION_MARK in c.coder_version:
         rid = c.coder_version.split(RESOLUTION_MARK, 1)[1].strip()
         actor = Resolution.objects.filter(resolution_id=rid).values_list("resolved_by", flat=True).first() or "a person"
-    elif any(ln.rule_id.startswith("LEARNED") for ln in c.service_lines) or any(d.rule_id.startswith("LEARNED") for d in c.diagnoses):
+    elif any(x.provenance is Provenance.LEARNED or x.rule_id.startswith("LEARNED") for x in [*c.service_lines, *c.diagnoses]):
         actor = "learned"
     ReviewItem.objects.filter(encounter_id=c.encounter_id, encounter_version__lte=c.encounter_version).update(status=ReviewStatus.CODED)
     codes = ", ".join([d.code for d in c.diagnoses] + [ln.code + ("-" + "-".join(ln.modifiers) if ln.modifiers else "") for ln in c.service_lines])
+    # learned codes say where they came from: "R55: learned from 3 coder decisions (SNOMED CT 271594007)"
+    learned = [f"{x.code}: {x.provenance_note}" for x in [*c.diagnoses, *c.service_lines]
+               if x.provenance is Provenance.LEARNED and x.provenance_note]
+    how = "by learning" if actor == "learned" else f"by {actor}"
     _timeline(f"coded:{c.encounter_id}:{c.encounter_version}", c.encounter_id, claim_id(c.encounter_id, c.encounter_version),
-              "coded", c.coded_at, actor, f"coded ({'by ' + actor if human else 'by ' + actor}): {codes}")
+              "coded", c.coded_at, actor, f"coded ({how}): {codes}" + (f"; {'; '.join(learned)}" if learned else ""))
 
 
 def claim(cl: Claim, at: datetime | None = None) -> None:

@@ -105,3 +105,22 @@ def test_human_coded_encounter_closes_the_item_and_names_the_person_on_the_timel
     assert m.TimelineEvent.objects.filter(claim_id=claim_id("ENC-H", 1), kind="submitted").count() == 1
     # no PHI on the timeline
     assert not m.TimelineEvent.objects.filter(detail__icontains="Quarry").exists()
+
+
+def test_learned_coding_shows_its_provenance_on_the_timeline(db):
+    m = models()
+    enc = encounter("ENC-L")
+    project(topics.ENCOUNTERS.name, enc)
+    note = "learned from 3 coder decisions (SNOMED CT 271594007)"
+    coded = CodedEncounter(
+        encounter_id="ENC-L", encounter_version=1, coded_at=later(2), patient=enc.patient, coverage=enc.coverage,
+        rendering_provider=enc.rendering_provider, billing_provider=enc.billing_provider, date_of_service=enc.date_of_service,
+        place_of_service="11", visit_type="office", patient_status="established",
+        diagnoses=[CodedDiagnosis(sequence=1, code="R55", provenance=Provenance.LEARNED, confidence=0.95, rule_id="LEARNED-001",
+                                  code_set_version="FY2026", source_system="http://snomed.info/sct", source_code="271594007",
+                                  provenance_note=note)],
+        service_lines=[line()], confidence=0.95, coder_version="coder-0.2.0 learned")
+    project(topics.ENCOUNTERS_CODED.name, coded)
+    ev = m.TimelineEvent.objects.get(kind="coded", encounter_id="ENC-L")
+    assert ev.actor == "learned"
+    assert ev.detail == f"coded (by learning): R55, 99213; R55: {note}"
