@@ -83,7 +83,7 @@ CLAIMS_CORRECTED_BY_DAY = TopicSpec(
     retention_ms=RETENTION_7_DAYS, writers=(SCRUBBER,), readers=(SCRUBBER,))
 ADJUDICATIONS = TopicSpec(
     "adjudications.v1", "claim_id", "Adjudication", "Payer adjudications (835 semantics).",
-    writers=(PAYER_SIM, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, CLI))
+    writers=(PAYER_SIM, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, WORKBENCH, CLI))
 APPEALS = TopicSpec(
     "appeals.v1", "claim_id", "DenialWorkItem", "Denials routed to the appeals work queue.",
     retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,), readers=(WORKBENCH, CLI))  # appeal deadlines run to 180 days and beyond
