@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.db.models import F
+
 from claimflow.models import (
     AppealAction,
     AppealActionKind,
@@ -28,8 +30,8 @@ from services.workbench.roles import SUPERVISOR
 A = AppealActionKind
 PAGE_SIZE = 50
 SORTS = {  # (label, order_by)
-    "priority": ("priority (highest first)", ("-priority_score", "deadline", "work_item_id")),
-    "deadline": ("deadline (soonest first)", ("deadline", "-priority_score", "work_item_id")),
+    "priority": ("priority (highest first)", ("-priority_score", F("deadline").asc(nulls_last=True), "work_item_id")),
+    "deadline": ("deadline (soonest first)", (F("deadline").asc(nulls_last=True), "-priority_score", "work_item_id")),
     "dollars": ("dollars (largest first)", ("-recoverable_amount", "-priority_score", "work_item_id")),
     "likelihood": ("likelihood (highest first)", ("-overturn_likelihood", "-priority_score", "work_item_id")),
     "age": ("age (oldest first)", ("created_at", "work_item_id")),
@@ -156,6 +158,8 @@ def build_action(row, what: str, form: dict, actor: Actor, now: datetime, write_
     reason = (form.get("reason") or "").strip() or None
     if what == "assign":
         assignee = (form.get("assignee") or "").strip() or actor.user
+        if assignee == row.assignee:
+            raise Refused(f"{row.work_item_id} is already assigned to {assignee}")
         # one id per (item, assignee, previous assignee): assigning back and forth is recorded each time
         action = AppealAction(action_id=action_id_for(row.work_item_id, A.ASSIGNED, assignee, row.assignee or "-"),
                               action=A.ASSIGNED, assignee=assignee, **base)
