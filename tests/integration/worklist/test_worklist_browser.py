@@ -24,11 +24,12 @@ from claimflow.codec import Codec
 from claimflow.kafkaio import read_topic, topic_sizes, wait_for
 from claimflow.publish import publish_records
 from claimflow.synthetic import EncounterGenerator
+from claimflow_app.services import spawn, wait_assigned, wait_healthy
 from tests import browser_harness
 from tests.harness import Pipeline, _reset_topics
 from tests.integration.workbench.stack import PASSWORD, start_stack, stop_all
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 SHOTS = Path(__file__).resolve().parents[3] / "docs" / "workbench"
 N = 40
 DENIAL_MIX = {"CO-50": 0.45, "CO-197": 0.1, "CO-97": 0.1, "CO-16": 0.05}
@@ -44,7 +45,13 @@ def loop(kafka_broker, tmp_path_factory):
                      "CLAIMFLOW_PAYER_SIM_APPEAL_DELAY_SECONDS": "2"})
     _reset_topics(pipe.settings)
     try:
-        pipe.start()
+        # the services' own start (Pipeline.start waits 90 s each; the coder loads its code sets
+        # for longer than that on a loaded machine)
+        for service in pipe.services:
+            pipe.procs.append(spawn(service, pipe.log_dir, pipe.env))
+        for p in pipe.procs:
+            wait_healthy(p.service, pipe.settings.port_for(p.service), timeout=300, proc=p)
+            wait_assigned(p, timeout=120)
         (root / "db").mkdir()
         st = start_stack(pipe, f"sqlite:///{root}/db/workbench.sqlite3", "wl",
                          {"bea": ("biller",), "sam": ("supervisor",), "carl": ("coder",)})
