@@ -126,7 +126,7 @@ def _context(request, it: WorkItem, errors: list[str] | None = None, argument: s
         "ladder": [s.level.value.replace("_", " ") + f" ({s.days} days)" for s in policy.appeal_levels] if hasattr(policy, "appeal_levels") else [],
         "rule_doc": RULE_TABLE_DOC.get(it.rule_id, ""), "evidence": evidence, "remits": _remit_lines(it.claim_id),
         "similar": past, "tally": tally, "tally_total": sum(tally.values()), "actions": actions, "packets": packets,
-        "latest_packet": latest, "errors": errors or [], "argument": argument,
+        "latest_packet": latest, "errors": errors or [], "argument": argument or (latest.argument if latest else ""),
         "templates": sorted(TEMPLATES), "default_template": FAMILY_TEMPLATE.get(it.reason_family, ""),
         "offered": rules.KIND_ACTIONS.get(it.kind, ()), "methods": [m.value for m in FilingMethod], "workers": _workers(),
         "me": request.user.get_username(), "is_supervisor": "supervisor" in mine, "write_off_limit": _limit(),

@@ -171,6 +171,8 @@ def test_biller_sorts_opens_top_item_generates_letter_and_files(loop, browser):
     d.find_element(By.ID, "argument").send_keys("The visit note documents the symptoms that made the service necessary.")
     d.find_element(By.ID, "generate-letter").click()
     link = wait(lambda: d.find_elements(By.CSS_SELECTOR, "a.packet-link"), "packet link")[0]
+    assert "symptoms that made the service necessary" in d.find_element(By.ID, "argument").get_attribute("value")  # kept to edit
+    d.execute_script("window.scrollTo(0, 0)")
     shot(d, "work_item")
     link.click()
     pdf = wait(lambda: [p for p in d.claimflow_downloads.glob("*.pdf")], "downloaded PDF", timeout=30)[0]
