@@ -32,6 +32,7 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootst
     t0 = time.monotonic()
     t_broker = 0.0
     workbench = None  # only with a broker of its own: the demo's workbench reads the demo's topics
+    completed = False  # --keep-running keeps a demo that ran; a failed start-up or run is always stopped
     try:
         if broker is not None:
             print(f"starting Kafka {base.kafka_version} (KRaft) on {broker.bootstrap} ...", flush=True)
@@ -75,9 +76,10 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootst
         summary["broker_start_seconds"] = round(t_broker, 1)
         summary["pipeline_seconds"] = round(elapsed, 1)
         summary["workbench"] = workbench
+        completed = True
         return summary
     finally:
-        if not keep_running:
+        if not (keep_running and completed):
             stop_all(procs)
             if broker is not None:
                 broker.stop()
