@@ -86,7 +86,7 @@ ADJUDICATIONS = TopicSpec(
     writers=(PAYER_SIM, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, CLI))
 APPEALS = TopicSpec(
     "appeals.v1", "claim_id", "DenialWorkItem", "Denials routed to the appeals work queue.",
-    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,), readers=(CLI,))  # appeal deadlines run to 180 days and beyond
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,), readers=(WORKBENCH, CLI))  # appeal deadlines run to 180 days and beyond
 CLAIMS_STATUS = TopicSpec(
     "claims.status.v1", "claim_id", "ClaimStatusChanged", "Claim lifecycle transitions.",
     retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, WORKBENCH, CLI))
@@ -98,19 +98,19 @@ PATIENT_BILLING = TopicSpec(
     retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
 APPEAL_OUTCOMES = TopicSpec(
     "appeals.outcomes.v1", "claim_id", "AppealOutcome", "Payer decisions on filed appeals.",
-    retention_ms=RETENTION_365_DAYS, writers=(PAYER_SIM, CLI), readers=(ADJUDICATOR,))
+    retention_ms=RETENTION_365_DAYS, writers=(PAYER_SIM, CLI), readers=(ADJUDICATOR, WORKBENCH))
 APPEAL_ACTIONS = TopicSpec(
     "appeals.actions.v1", "claim_id", "AppealAction",
     "People's actions on denial work items (assigned, filed, withdrawn, written off, corrected claim sent, resolved).",
-    retention_ms=RETENTION_365_DAYS, writers=(CLI,), readers=(ADJUDICATOR, PAYER_SIM))
+    retention_ms=RETENTION_365_DAYS, writers=(CLI,), readers=(ADJUDICATOR, PAYER_SIM, WORKBENCH))
 NO_ACTION = TopicSpec(
     "denials.no-action.v1", "claim_id", "NoActionDisposition",
     "Remittance adjustments that need no person, each with the recorded why.",
-    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,), readers=(WORKBENCH,))
 UNDERPAYMENTS = TopicSpec(
     "appeals.underpayments.v1", "claim_id", "UnderpaymentWorkItem",
     "Paid lines whose allowed amount misses the contract's expected allowed beyond tolerance (underpaid, downcoded, overpaid).",
-    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
+    retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,), readers=(WORKBENCH,))
 
 
 def _dlq(service: str, doc: str) -> TopicSpec:

@@ -147,3 +147,146 @@ class AccessLog(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "at"], name="access_user_at"),
                    models.Index(fields=["record_type", "record_id", "at"], name="access_record_at")]
+
+
+# --- denial worklist (appeals.v1, appeals.underpayments.v1, appeals.actions.v1, appeals.outcomes.v1,
+# denials.no-action.v1) -----------------------------------------------------------------------
+
+
+class WorkStatus(models.TextChoices):
+    OPEN = "open", "open"
+    FILED = "filed", "appeal filed"  # waiting for the payer's decision
+    CLOSED = "closed", "closed"
+
+
+class WorkItem(models.Model):
+    """One denial work item (DenialWorkItem on appeals.v1) or underpayment work item
+    (UnderpaymentWorkItem on appeals.underpayments.v1, kind ``underpayment``). The
+    adjudicator's fields are rewritten by a redelivery; what people did (assignee, filing,
+    closing) comes from appeals.actions.v1 / appeals.outcomes.v1 and is never reverted by it.
+    No PHI: ids, codes, amounts, login names."""
+
+    work_item_id = models.CharField(primary_key=True, max_length=40)
+    source = models.CharField(max_length=12, default="denial")  # denial | underpayment
+    kind = models.CharField(max_length=24)  # WorkItemKind value
+    sub_kind = models.CharField(max_length=16, blank=True, default="")  # underpaid | downcoded | overpaid
+    claim_id = models.CharField(max_length=40, db_index=True)
+    adjudication_id = models.CharField(max_length=64)
+    payer_id = models.CharField(max_length=80)
+    disposition = models.CharField(max_length=40, blank=True, default="")
+    rule_id = models.CharField(max_length=40)
+    reason_codes = models.CharField(max_length=200, blank=True, default="")  # space-separated, e.g. "CO-50 CO-16"
+    carc_group = models.CharField(max_length=4, blank=True, default="")  # of the primary reason code: CO, PR, OA, PI, CR
+    carc_code = models.CharField(max_length=12, blank=True, default="")  # e.g. "50"
+    remark_codes = models.CharField(max_length=200, blank=True, default="")
+    appeal_level = models.CharField(max_length=40, blank=True, default="")
+    level_index = models.IntegerField(default=0)
+    deadline = models.DateField(null=True)
+    remittance_date = models.DateField()
+    denied_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    recoverable_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    overturn_likelihood = models.FloatField()
+    priority_score = models.FloatField()
+    reason_family = models.CharField(max_length=40, blank=True, default="")
+    explanation = models.TextField(blank=True, default="")
+    document = models.JSONField(default=dict)  # the work item as JSON (evidence, line numbers, ...)
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=WorkStatus.choices, default=WorkStatus.OPEN)
+    assignee = models.CharField(max_length=150, blank=True, default="")
+    filed_on = models.DateField(null=True)
+    filing_method = models.CharField(max_length=16, blank=True, default="")
+    filed_late = models.BooleanField(default=False)
+    late_reason = models.TextField(blank=True, default="")
+    packet_sha256 = models.CharField(max_length=64, blank=True, default="")
+    closed_how = models.CharField(max_length=24, blank=True, default="")  # overturned, upheld, written_off, ...
+    closed_at = models.DateTimeField(null=True)
+    recovered_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True)
+    next_item_id = models.CharField(max_length=40, blank=True, default="")  # the next level after an upheld appeal
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "priority_score"], name="work_status_priority"),
+            models.Index(fields=["status", "deadline"], name="work_status_deadline"),
+            models.Index(fields=["status", "kind", "priority_score"], name="work_status_kind"),
+            models.Index(fields=["status", "payer_id", "priority_score"], name="work_status_payer"),
+            models.Index(fields=["status", "carc_group", "carc_code"], name="work_status_carc"),
+            models.Index(fields=["status", "assignee", "priority_score"], name="work_status_assignee"),
+            models.Index(fields=["payer_id", "carc_code", "closed_how"], name="work_payer_carc_outcome"),
+            models.Index(fields=["claim_id", "adjudication_id", "level_index"], name="work_claim_level"),
+        ]
+
+    @property
+    def primary_carc(self) -> str:
+        return f"{self.carc_group}-{self.carc_code}" if self.carc_group else self.carc_code
+
+    @property
+    def token(self) -> str:
+        """Which state of the item the person saw: a form posted from an older state is stale."""
+        return f"{self.status}:{self.level_index}:{self.closed_how or '-'}"
+
+
+class WorkAction(models.Model):
+    """An AppealAction: written when the web app publishes it and (again, idempotently) when the
+    projector reads it back from appeals.actions.v1 (also the CLI's actions)."""
+
+    action_id = models.CharField(primary_key=True, max_length=40)
+    work_item_id = models.CharField(max_length=40, db_index=True)
+    claim_id = models.CharField(max_length=40)
+    action = models.CharField(max_length=24)
+    actor = models.CharField(max_length=150)
+    actor_role = models.CharField(max_length=60)
+    occurred_at = models.DateTimeField()
+    document = models.JSONField(default=dict)
+
+
+class AppealOutcomeRecord(models.Model):
+    """A payer's decision (appeals.outcomes.v1), from the payer simulator or entered by hand.
+    ``counted`` = it taught the overturn model (an outcome of a filed appeal, not withdrawn)."""
+
+    outcome_id = models.CharField(primary_key=True, max_length=40)
+    work_item_id = models.CharField(max_length=40, db_index=True)
+    claim_id = models.CharField(max_length=40)
+    payer_id = models.CharField(max_length=80)
+    reason_code = models.CharField(max_length=12)
+    appeal_level = models.CharField(max_length=40)
+    outcome = models.CharField(max_length=24)
+    recovered_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    decided_on = models.DateField()
+    received_at = models.DateTimeField()
+    counted = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["payer_id", "reason_code", "counted"], name="outcome_payer_carc")]
+
+
+class NoActionRecord(models.Model):
+    """An adjustment that needs no person, with its why (denials.no-action.v1)."""
+
+    record_id = models.CharField(primary_key=True, max_length=40)
+    claim_id = models.CharField(max_length=40, db_index=True)
+    adjudication_id = models.CharField(max_length=64)
+    payer_id = models.CharField(max_length=80)
+    disposition = models.CharField(max_length=40)
+    rule_id = models.CharField(max_length=40)
+    reason_codes = models.CharField(max_length=200, blank=True, default="")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason_family = models.CharField(max_length=40, blank=True, default="")
+    why = models.TextField()
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["disposition", "payer_id"], name="noaction_disp_payer")]
+
+
+class AppealPacketFile(models.Model):
+    """A generated appeal letter (PDF bytes), stored so it can be downloaded again; its sha256
+    goes on the ``filed`` action. May contain PHI: served only through an audited route."""
+
+    sha256 = models.CharField(primary_key=True, max_length=64)
+    work_item_id = models.CharField(max_length=40, db_index=True)
+    claim_id = models.CharField(max_length=40)
+    template = models.CharField(max_length=40)
+    argument = models.TextField()
+    pdf = models.BinaryField()
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField()

@@ -14,6 +14,8 @@ from django.db import transaction
 
 from claimflow import topics
 from claimflow.models import (
+    AppealAction,
+    AppealOutcome,
     Claim,
     ClaimCorrection,
     ClaimStatusChanged,
@@ -21,11 +23,15 @@ from claimflow.models import (
     CodingResolution,
     CodingReviewItem,
     Contract,
+    DenialWorkItem,
     EncounterEvent,
     HeldClaim,
+    NoActionDisposition,
     Provenance,
     ResolutionAction,
+    UnderpaymentWorkItem,
 )
+from services.workbench import projection_denials as denials
 from services.workbench.models import (
     ClaimRecord,
     Encounter,
@@ -164,6 +170,11 @@ ROUTES: dict[str, tuple[topics.TopicSpec, type[Contract], object]] = {
         (topics.CLAIMS_STATUS, ClaimStatusChanged, status),
         (topics.CODING_RESOLUTIONS, CodingResolution, resolution),
         (topics.CLAIMS_CORRECTED, ClaimCorrection, correction),
+        (topics.APPEALS, DenialWorkItem, denials.denial_work_item),
+        (topics.UNDERPAYMENTS, UnderpaymentWorkItem, denials.underpayment_work_item),
+        (topics.APPEAL_ACTIONS, AppealAction, denials.action),
+        (topics.APPEAL_OUTCOMES, AppealOutcome, denials.outcome),
+        (topics.NO_ACTION, NoActionDisposition, denials.no_action),
     )
 }
 
