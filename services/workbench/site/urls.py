@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from services.workbench import views_audit, views_claims, views_review
+from services.workbench import views_audit, views_dashboard, views_claims, views_review
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="workbench/login.html"), name="login"),
@@ -17,5 +17,8 @@ urlpatterns = [
     path("claims/held/<str:claim_id>/correct/", views_claims.held_correct, name="held-correct"),
     path("claims/<str:claim_id>/", views_claims.timeline, name="claim-timeline"),
     path("encounters/<str:encounter_id>/timeline/", views_claims.encounter_timeline, name="encounter-timeline"),
+    path("dashboard/", views_dashboard.page, name="dashboard"),
+    path("dashboard/<slug:key>.svg", views_dashboard.chart_svg, name="dashboard-svg"),
+    path("dashboard/<slug:key>.csv", views_dashboard.chart_csv, name="dashboard-csv"),
     path("audit/access/", views_audit.access_log, name="access-log"),
 ]
