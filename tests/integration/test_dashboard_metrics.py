@@ -35,6 +35,7 @@ from claimflow.models import AppealAction, AppealActionKind, DenialWorkItem, Fil
 from claimflow.publish import publish_records
 from claimflow.synthetic import EncounterGenerator
 from services.adjudicator.actions import action_id_for
+from claimflow_app.services import spawn, wait_assigned, wait_healthy
 from tests.harness import Pipeline, _reset_topics
 from tests.integration.workbench.stack import Client, start_stack, stop_all
 
@@ -42,15 +43,23 @@ pytestmark = pytest.mark.integration
 N = 60
 DENIAL_MIX = {"CO-16": 0.05, "CO-29": 0.05, "CO-18": 0.05, "CO-197": 0.05, "CO-50": 0.35, "CO-97": 0.05}
 FILE = 10  # appeals filed (the simulator answers each)
+START_TIMEOUT = 240
 
 
-@pytest.fixture
-def dash_stack(kafka_broker, tmp_path):
+@pytest.fixture(scope="module")
+def dash_stack(kafka_broker, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("dashboard")
     pipe = Pipeline(kafka_broker, tmp_path, services=("coder", "scrubber", "payer-sim", "adjudicator"))
     pipe.env.update({"CLAIMFLOW_PAYER_SIM_DENIAL_RATES": json.dumps(DENIAL_MIX), "CLAIMFLOW_ADJUDICATOR_SWEEP_SECONDS": "2"})
     _reset_topics(pipe.settings)
     try:
-        pipe.start()
+        # Pipeline.start waits 90 s per service; the coder (code sets, search index) needs more
+        # on a loaded 2-core machine, so this fixture waits up to START_TIMEOUT
+        for service in pipe.services:
+            pipe.procs.append(spawn(service, pipe.log_dir, pipe.env))
+        for p in pipe.procs:
+            wait_healthy(p.service, pipe.settings.port_for(p.service), timeout=START_TIMEOUT, proc=p)
+            wait_assigned(p, timeout=START_TIMEOUT)
         (tmp_path / "db").mkdir()
         stack = start_stack(pipe, f"sqlite:///{tmp_path}/db/workbench.sqlite3", "dash", {"bea": ("biller",), "cody": ("coder",)})
     except BaseException:
@@ -82,7 +91,9 @@ def _decoded(topic: str, name: str, settings) -> list[dict]:
     return [codec.decode(r.value, name) for r in read_topic(topic, settings)]
 
 
-def test_dashboard_figures_equal_the_prometheus_metrics(dash_stack):
+@pytest.fixture(scope="module")
+def dash_run(dash_stack):
+    """The encounters through the pipeline, FILE appeals filed and answered by the simulator."""
     stack = dash_stack
     settings = stack.settings
     started = time.monotonic()
@@ -117,6 +128,12 @@ def test_dashboard_figures_equal_the_prometheus_metrics(dash_stack):
                             appealed_amount=w.recoverable_amount) for w in appeals[:FILE]]
     publish_records(topics.APPEAL_ACTIONS, filings, "claim_id", settings)
     assert wait_for(lambda: topic_sizes([topics.APPEAL_OUTCOMES.name], settings)[topics.APPEAL_OUTCOMES.name] >= FILE, timeout=30)
+    return stack, started
+
+
+def test_dashboard_figures_equal_the_prometheus_metrics(dash_run):
+    stack, started = dash_run
+    settings = stack.settings
 
     bea = Client(stack.base)
     bea.login("bea")
@@ -193,3 +210,41 @@ def test_dashboard_figures_equal_the_prometheus_metrics(dash_stack):
     for k, (ours, metric) in figures.items():
         print(f"\n[dashboard] {k}: dashboard {ours} = metrics {metric}", end="")
     print(f"\n[dashboard] {N} encounters, {time.monotonic() - started:.1f}s after the services were up")
+
+
+def test_dashboard_in_chromium_and_screenshot(dash_run):
+    """A biller opens the dashboard in headless Chromium: every chart image renders, each has
+    its table; the screenshot goes to docs/workbench/dashboard.png."""
+    from pathlib import Path
+
+    from selenium.webdriver.common.by import By
+
+    from tests import browser_harness
+    from tests.integration.workbench.stack import PASSWORD
+
+    why = browser_harness.missing()
+    if why:
+        pytest.skip(why)
+    stack, _ = dash_run
+    driver = browser_harness.start_chromium(width=1500, height=1900)
+    try:
+        driver.get(stack.base + "/login/")
+        driver.find_element(By.ID, "id_username").send_keys("bea")
+        driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+        driver.find_element(By.ID, "login-submit").click()
+        assert wait_for(lambda: "/login/" not in driver.current_url, timeout=30)
+        driver.get(stack.base + "/dashboard/")
+        sections = driver.find_elements(By.CSS_SELECTOR, "section.chart")
+        assert len(sections) == 6
+        loaded = "return Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length"
+        assert wait_for(lambda: driver.execute_script(loaded) == 6, timeout=30), driver.execute_script(loaded)
+        for sec in sections:
+            assert sec.find_element(By.TAG_NAME, "img").get_attribute("alt")
+            assert sec.find_elements(By.CSS_SELECTOR, "table.figures tbody tr")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#table-denials-by-group tbody tr")
+        assert rows and "No data" not in rows[0].text
+        shots = Path(__file__).resolve().parents[2] / "docs" / "workbench"
+        shots.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(shots / "dashboard.png"))
+    finally:
+        browser_harness.stop_chromium(driver)
