@@ -62,6 +62,8 @@ def _stacked(ax, categories, series) -> None:
     for i, (name, values) in enumerate(series):
         ax.bar(x, values, bottom=bottom, label=name, color=_colour(i, name), width=0.7)
         bottom = [b + v for b, v in zip(bottom, values)]
+    pad = max(0.0, (6 - len(categories)) / 2)  # a day or two of data: bars stay bar-wide, not page-wide
+    ax.set_xlim(-0.6 - pad, len(categories) - 0.4 + pad)
     ax.set_xticks(list(x), list(categories), rotation=30 if len(categories) > 6 else 0,
                   ha="right" if len(categories) > 6 else "center")
     ax.yaxis.get_major_locator().set_params(integer=True)

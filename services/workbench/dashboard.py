@@ -42,6 +42,11 @@ KIND_LABELS = {"appeal": "appeal", "corrected_claim": "corrected claim", "verify
 FILED_LABEL = "filed, awaiting payer"
 
 
+def _money(v) -> Decimal:
+    """A SUM of a decimal column as dollars (SQLite gives back 1731 for 1731.00)."""
+    return Decimal(v or 0).quantize(Decimal("0.01"))
+
+
 def first_denials():
     """Work items that are the adjudicator's first answer to a denial decision."""
     return WorkItem.objects.filter(source="denial", level_index=0).exclude(
@@ -68,11 +73,11 @@ def denial_rows(period: str | None = None) -> tuple[str, list[tuple[date, str, s
         his = [d for d in (a["hi"], _as_date(b["hi"]) if b["hi"] else None) if d]
         period = F.period_for(min(los) if los else None, max(his) if his else None)
     trunc = TRUNC[period]
-    rows = [(_as_date(r["p"]), r["payer_id"], r["carc_group"] or "CLP02", r["n"], r["dollars"] or ZERO)
+    rows = [(_as_date(r["p"]), r["payer_id"], r["carc_group"] or "CLP02", r["n"], _money(r["dollars"]))
             for r in items.annotate(p=trunc("remittance_date")).values("p", "payer_id", "carc_group")
             .annotate(n=Count("work_item_id"), dollars=Sum("denied_amount")).order_by()]
     # bookkeeping-only postings (reversals, predeterminations): few rows, grouped by their codes
-    rows += [(_as_date(r["p"]), r["payer_id"], _group_of(r["reason_codes"]), r["n"], r["dollars"] or ZERO)
+    rows += [(_as_date(r["p"]), r["payer_id"], _group_of(r["reason_codes"]), r["n"], _money(r["dollars"]))
              for r in no_action.annotate(p=trunc("decided_at")).values("p", "payer_id", "reason_codes")
              .annotate(n=Count("record_id"), dollars=Sum("amount")).order_by()]
     return period, rows
@@ -113,7 +118,7 @@ def dollars_at_risk(today: date | None = None) -> Figure:
     whens = [When(deadline__isnull=True, then=Value(NO_DEADLINE))]
     whens += [When(deadline__lte=cut, then=Value(label)) for label, cut in F.deadline_cutoffs(today, DEADLINE_BUCKETS) if cut]
     last = DEADLINE_BUCKETS[-1][0]
-    got = {r["bucket"]: (r["n"], r["dollars"] or ZERO) for r in
+    got = {r["bucket"]: (r["n"], _money(r["dollars"])) for r in
            WorkItem.objects.filter(source="denial", status__in=ON_LEDGER)
            .annotate(bucket=Case(*whens, default=Value(last), output_field=CharField()))
            .values("bucket").annotate(n=Count("work_item_id"), dollars=Sum("denied_amount")).order_by()}
@@ -198,7 +203,7 @@ def worklist_age(now: datetime | None = None) -> Figure:
         name = FILED_LABEL if r["status"] == WorkStatus.FILED else KIND_LABELS.get(r["kind"], r["kind"])
         c = cells.setdefault((r["bucket"], name), [0, ZERO, 0])
         c[0] += r["n"]
-        c[1] += r["dollars"] or ZERO
+        c[1] += _money(r["dollars"])
         c[2] += r["n"] if r["source"] == "denial" else 0
     labels = [label for label, _ in F.AGE_BUCKETS]
     names = [n for n in list(KIND_LABELS.values()) + [FILED_LABEL] if any(k[1] == n for k in cells)]

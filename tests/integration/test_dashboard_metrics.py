@@ -31,9 +31,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from claimflow import topics
 from claimflow.codec import Codec
 from claimflow.kafkaio import read_topic, topic_sizes, wait_for
-from claimflow.models import AppealAction, AppealActionKind, DenialWorkItem, FilingMethod, utcnow
+from claimflow.models import AppealAction, AppealActionKind, DenialWorkItem, DocumentedDiagnosis, FilingMethod, utcnow
 from claimflow.publish import publish_records
-from claimflow.synthetic import EncounterGenerator
+from claimflow.synthetic import ICD10, EncounterGenerator
 from services.adjudicator.actions import action_id_for
 from claimflow_app.services import spawn, wait_assigned, wait_healthy
 from tests.harness import Pipeline, _reset_topics
@@ -43,6 +43,7 @@ pytestmark = pytest.mark.integration
 N = 60
 DENIAL_MIX = {"CO-16": 0.05, "CO-29": 0.05, "CO-18": 0.05, "CO-197": 0.05, "CO-50": 0.35, "CO-97": 0.05}
 FILE = 10  # appeals filed (the simulator answers each)
+REVIEW = 4  # encounters the coder sends to review
 START_TIMEOUT = 240
 
 
@@ -98,12 +99,17 @@ def dash_run(dash_stack):
     settings = stack.settings
     started = time.monotonic()
     gen = EncounterGenerator(seed=1414, defect_rate=0.05)
-    publish_records(topics.ENCOUNTERS, [gen.encounter(i)[0] for i in range(N)], "encounter_id", settings)
+    encounters = [gen.encounter(i)[0] for i in range(N)]
+    for i in range(N, N + REVIEW):  # E11 is a category header: the coder sends these to review
+        enc = gen.encounter(i)[0]
+        encounters.append(enc.model_copy(update={"diagnoses": [DocumentedDiagnosis(
+            system=ICD10, code="E11", display="diabetes", is_primary=True)] + enc.diagnoses[1:]}))
+    publish_records(topics.ENCOUNTERS, encounters, "encounter_id", settings)
     routed = [topics.CLAIMS.name, topics.CLAIMS_HELD.name, topics.CODING_REVIEW.name]
 
     def adjudicated() -> bool:
         s = topic_sizes(routed + [topics.ADJUDICATIONS.name], settings)
-        return sum(s[t] for t in routed) >= N and s[topics.ADJUDICATIONS.name] >= s[topics.CLAIMS.name] > 0
+        return sum(s[t] for t in routed) >= N + REVIEW and s[topics.ADJUDICATIONS.name] >= s[topics.CLAIMS.name] > 0
 
     assert wait_for(adjudicated, timeout=90), topic_sizes(routed + [topics.ADJUDICATIONS.name], settings)
     # the adjudicator has placed every adjudication with an adjustment (work item or no-action)
@@ -189,7 +195,7 @@ def test_dashboard_figures_equal_the_prometheus_metrics(dash_run):
     assert {k: v for k, v in figures.items() if v[0] != v[1]} == {}
     assert sum(figures["denials by group"][1].values()) > 0 and figures["dollars at risk"][1]
     assert sum(figures["appeal outcomes"][0].values()) == FILE
-    assert figures["coding"][1]["coded"] > 0 and figures["open denial items"][1] > 0
+    assert figures["coding"][1] == {"coded": N, "review": REVIEW} and figures["open denial items"][1] > 0
 
     # --- a coder: the coding chart only; the refusal is recorded, the page view is not ----------------
     cody = Client(stack.base)
@@ -245,6 +251,8 @@ def test_dashboard_in_chromium_and_screenshot(dash_run):
         assert rows and "No data" not in rows[0].text
         shots = Path(__file__).resolve().parents[2] / "docs" / "workbench"
         shots.mkdir(parents=True, exist_ok=True)
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1500, min(4000, height + 40))  # the whole page in one picture
         driver.save_screenshot(str(shots / "dashboard.png"))
     finally:
         browser_harness.stop_chromium(driver)

@@ -273,7 +273,7 @@ def test_biller_sees_every_chart_with_its_table_and_csv_and_no_access_event(deni
         svg = c.get(f"/dashboard/{key}.svg")
         assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml" and b"<svg" in svg.content
         assert b"https://" not in svg.content  # nothing fetched by the chart
-    assert "<td>CO</td>" in html and "<caption>" in html
+    assert "<td>CO</td>" in html and "<caption>" in html and "<td>200.00</td>" in html  # dollars as dollars
     csv = c.get("/dashboard/denials-by-group.csv")
     assert csv["Content-Disposition"] == 'attachment; filename="denials-by-group.csv"'
     assert csv.content.decode().splitlines() == ["day,CARC group,denials,denied dollars", "2026-04-01,CO,1,200.00",
