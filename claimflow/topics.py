@@ -83,7 +83,7 @@ CLAIMS_CORRECTED_BY_DAY = TopicSpec(
     retention_ms=RETENTION_7_DAYS, writers=(SCRUBBER,), readers=(SCRUBBER,))
 ADJUDICATIONS = TopicSpec(
     "adjudications.v1", "claim_id", "Adjudication", "Payer adjudications (835 semantics).",
-    writers=(PAYER_SIM, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, CLI))
+    writers=(PAYER_SIM, PAYER_GATEWAY, CLI), readers=(ADJUDICATOR, WORKBENCH, CLI))
 APPEALS = TopicSpec(
     "appeals.v1", "claim_id", "DenialWorkItem", "Denials routed to the appeals work queue.",
     retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,), readers=(WORKBENCH, CLI))  # appeal deadlines run to 180 days and beyond
@@ -98,11 +98,11 @@ PATIENT_BILLING = TopicSpec(
     retention_ms=RETENTION_365_DAYS, writers=(ADJUDICATOR,))
 APPEAL_OUTCOMES = TopicSpec(
     "appeals.outcomes.v1", "claim_id", "AppealOutcome", "Payer decisions on filed appeals.",
-    retention_ms=RETENTION_365_DAYS, writers=(PAYER_SIM, CLI), readers=(ADJUDICATOR, WORKBENCH))
+    retention_ms=RETENTION_365_DAYS, writers=(PAYER_SIM, WORKBENCH, CLI), readers=(ADJUDICATOR, WORKBENCH))  # workbench: entered by hand
 APPEAL_ACTIONS = TopicSpec(
     "appeals.actions.v1", "claim_id", "AppealAction",
     "People's actions on denial work items (assigned, filed, withdrawn, written off, corrected claim sent, resolved).",
-    retention_ms=RETENTION_365_DAYS, writers=(CLI,), readers=(ADJUDICATOR, PAYER_SIM, WORKBENCH))
+    retention_ms=RETENTION_365_DAYS, writers=(WORKBENCH, CLI), readers=(ADJUDICATOR, PAYER_SIM, WORKBENCH))  # the denial worklist
 NO_ACTION = TopicSpec(
     "denials.no-action.v1", "claim_id", "NoActionDisposition",
     "Remittance adjustments that need no person, each with the recorded why.",

@@ -74,6 +74,9 @@ def apply_action(entry: dict | None, action: AppealAction, now: datetime, policy
         res.duplicate = True
         return res
     item = next((w for w in e["open_items"] if w["work_item_id"] == action.work_item_id), None)
+    under = next((u for u in e.get("open_underpayments", []) if u["work_item_id"] == action.work_item_id), None)
+    if item is None and under is not None:
+        return _underpayment_action(res, entry, e, under, action, policy)
     if action.action == A.FILED and item is not None and filed_at_level(item) is not None:
         e["actions"].append(action.action_id)  # a double "file": recorded as seen, nothing moves
         res.duplicate = True
@@ -112,6 +115,35 @@ def apply_action(entry: dict | None, action: AppealAction, now: datetime, policy
     if action.action == A.CORRECTED_CLAIM_SENT and action.corrected_claim_id:
         detail = f"corrected claim {action.corrected_claim_id}"
     settle(res, e, item, state, trigger, now, _reason(f"work item {how} by {who}", detail, action.reason), policy, how)
+    return res
+
+
+UNDERPAYMENT_ACTIONS = (A.ASSIGNED, A.RESOLVED, A.WRITTEN_OFF)
+
+
+def _underpayment_action(res: Posting, entry: dict | None, e: dict, under: dict, action: AppealAction, policy: Policy) -> Posting:
+    """An action on an open underpayment work item (appeals.underpayments.v1): assigned, or
+    closed by resolved / written off (a write-off above the limit needs a supervisor). The
+    claim's state does not move: the claim was paid, only the difference is worked."""
+    view = {"work_item_id": under["work_item_id"], "kind": "manual_review", "appealable": False, "denied": under["recoverable"],
+            "deadline": None, "appeal_level": None, "level_index": 0, "rule_id": "underpayment", "filings": []}
+    why = (f"{action.action.value}: an underpayment is assigned, resolved or written off" if action.action not in UNDERPAYMENT_ACTIONS
+           else refusal(view, action, policy.write_off_limit))
+    if why is not None:
+        res.rejected = why
+        res.entry = entry
+        return res
+    e["actions"].append(action.action_id)
+    e["open_underpayments"] = [dict(u) for u in e.get("open_underpayments", [])]  # copy: never mutate the stored entry
+    if action.action == A.ASSIGNED:
+        for u in e["open_underpayments"]:
+            if u["work_item_id"] == under["work_item_id"]:
+                u["assignee"] = action.assignee
+        return res
+    e["open_underpayments"] = [u for u in e["open_underpayments"] if u["work_item_id"] != under["work_item_id"]]
+    e["closed_items"].append({"work_item_id": under["work_item_id"], "kind": "underpayment", "how": action.action.value,
+                              "at": action.occurred_at.isoformat()})
+    res.metrics.closed_work_items += 1
     return res
 
 

@@ -23,7 +23,8 @@ from services.workbench.publish import PublishError, publish
 log = logging.getLogger("claimflow.workbench")
 
 from services.workbench.roles import (  # noqa: F401  (re-exported for the views)
-    ACCESS_AUDIT, ADMIN, BILLER, CLAIM_TIMELINE, CODER, CODING_REVIEW_READ, CODING_REVIEW_WRITE, HELD_CLAIMS, ROLES, SUPERVISOR,
+    ACCESS_AUDIT, ADMIN, BILLER, CLAIM_TIMELINE, CODER, CODING_REVIEW_READ, CODING_REVIEW_WRITE, DENIALS, HELD_CLAIMS, ROLES,
+    SUPERVISOR,
 )
 
 def roles_of(user) -> list[str]:

@@ -294,3 +294,17 @@ class AppealPacketFile(models.Model):
     pdf = models.BinaryField()
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField()
+
+
+class RemittanceRecord(models.Model):
+    """A payer's remittance for a claim (adjudications.v1, 835 semantics): the item page shows
+    its lines with the CARC/RARC descriptions. Codes and amounts; no patient fields."""
+
+    adjudication_id = models.CharField(primary_key=True, max_length=64)
+    claim_id = models.CharField(max_length=40, db_index=True)
+    payer_id = models.CharField(max_length=80)
+    claim_status_code = models.CharField(max_length=4)
+    paid_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    remittance_date = models.DateField()
+    document = models.JSONField(default=dict)
+    received_at = models.DateTimeField()

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from claimflow import topics
 from claimflow.models import (
+    Adjudication,
     AppealAction,
     AppealOutcome,
     Claim,
@@ -170,6 +171,7 @@ ROUTES: dict[str, tuple[topics.TopicSpec, type[Contract], object]] = {
         (topics.CLAIMS_STATUS, ClaimStatusChanged, status),
         (topics.CODING_RESOLUTIONS, CodingResolution, resolution),
         (topics.CLAIMS_CORRECTED, ClaimCorrection, correction),
+        (topics.ADJUDICATIONS, Adjudication, denials.remittance),
         (topics.APPEALS, DenialWorkItem, denials.denial_work_item),
         (topics.UNDERPAYMENTS, UnderpaymentWorkItem, denials.underpayment_work_item),
         (topics.APPEAL_ACTIONS, AppealAction, denials.action),

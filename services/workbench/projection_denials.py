@@ -32,7 +32,9 @@ from claimflow.models import (
     UnderpaymentWorkItem,
     WorkItemKind,
 )
-from services.workbench.models import AppealOutcomeRecord, NoActionRecord, TimelineEvent, WorkAction, WorkItem, WorkStatus
+from services.workbench.models import (
+    AppealOutcomeRecord, NoActionRecord, RemittanceRecord, TimelineEvent, WorkAction, WorkItem, WorkStatus,
+)
 
 UNDERPAYMENT_ODDS = 0.6  # the adjudicator's recovery odds for underpayment work (Policy.recovery_odds)
 CLOSING = {AppealActionKind.WITHDRAWN: "withdrawn", AppealActionKind.WRITTEN_OFF: "written_off",
@@ -208,3 +210,9 @@ def no_action(n: NoActionDisposition) -> None:
         claim_id=n.claim_id, adjudication_id=n.adjudication_id, payer_id=n.payer_id, disposition=n.disposition.value,
         rule_id=n.rule_id, reason_codes=" ".join(n.reason_codes)[:200], amount=n.amount, reason_family=n.reason_family or "",
         why=n.why, decided_at=n.decided_at))
+
+
+def remittance(adj) -> None:
+    RemittanceRecord.objects.update_or_create(adjudication_id=adj.adjudication_id, defaults=dict(
+        claim_id=adj.claim_id, payer_id=adj.payer_id, claim_status_code=adj.claim_status_code, paid_amount=adj.paid_amount,
+        remittance_date=adj.remittance_date, document=adj.model_dump(mode="json"), received_at=adj.received_at))

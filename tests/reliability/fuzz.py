@@ -44,7 +44,12 @@ from claimflow.models import (
     ClaimStatusChanged,
     CodingResolution,
     Contract,
+    DenialWorkItem,
+    Disposition,
+    NoActionDisposition,
     ResolutionAction,
+    UnderpaymentWorkItem,
+    WorkItemKind,
     utcnow,
 )
 from claimflow.settings import Settings
@@ -165,6 +170,7 @@ def templates(seed: int = 11, encounters: int = 40) -> dict[str, tuple[Contract,
     scrubber = Scrubber(_scrub_reference())
     now = utcnow()
     encs, coded, claims, held, adjs, statuses, outcomes, corrections, actions, resolutions = [], [], [], [], [], [], [], [], [], []
+    work_items, underpayments, no_actions = [], [], []
     for i in range(encounters):
         enc, _ = gen.encounter(i)
         enc = enc.model_copy(update={"encounter_id": f"FZ-ENC-{seed}-{i:04d}"})
@@ -199,9 +205,27 @@ def templates(seed: int = 11, encounters: int = 40) -> dict[str, tuple[Contract,
             action_id=f"FZ-ACT-{i:04d}", work_item_id=f"FZ-WI-{i:04d}", claim_id=claim.claim_id, action=AppealActionKind.FILED,
             actor="fuzz-biller", actor_role="biller", occurred_at=now, filed_on=adj.remittance_date + timedelta(days=10),
             payer_id=adj.payer_id, reason_code="50", appealed_amount=Decimal("42.00"), reason="fuzz template"))
+        work_items.append(DenialWorkItem(
+            work_item_id=f"FZ-WI-{i:04d}", claim_id=claim.claim_id, adjudication_id=adj.adjudication_id, payer_id=adj.payer_id,
+            disposition=Disposition.APPEAL, rule_id="DEN-010", reason_codes=["CO-50"], remark_codes=["N115"],
+            appeal_level=AppealLevel.REDETERMINATION, deadline=adj.remittance_date + timedelta(days=120),
+            remittance_date=adj.remittance_date, denied_amount=Decimal("42.00"), overturn_likelihood=0.6, priority_score=25.2,
+            explanation="fuzz template", created_at=now, kind=WorkItemKind.APPEAL, recoverable_amount=Decimal("42.00"),
+            reason_family="medical_necessity"))
+        underpayments.append(UnderpaymentWorkItem(
+            work_item_id=f"FZ-UP-{i:04d}", claim_id=claim.claim_id, adjudication_id=adj.adjudication_id, payer_id=adj.payer_id,
+            line_number=1, procedure_code="99213", adjudicated_procedure_code="99213", downcoded=False, refund_liability=False,
+            expected_amount=Decimal("100.00"), allowed_amount=Decimal("80.00"), allowed_source="835", paid_amount=Decimal("80.00"),
+            recoverable_amount=Decimal("20.00"), tolerance_amount=Decimal("1.00"), contract_term="fuzz term",
+            explanation="fuzz template", remittance_date=adj.remittance_date, created_at=now))
+        no_actions.append(NoActionDisposition(
+            record_id=f"FZ-NA-{i:04d}", claim_id=claim.claim_id, adjudication_id=adj.adjudication_id, payer_id=adj.payer_id,
+            disposition=Disposition.NO_ACTION, rule_id="DEN-001", reason_codes=["CO-45"], amount=Decimal("10.00"),
+            why="fuzz template", decided_at=now))
     out = {"EncounterEvent": encs, "CodedEncounter": coded, "Claim": claims, "HeldClaim": held, "Adjudication": adjs,
            "ClaimStatusChanged": statuses, "AppealOutcome": outcomes, "ClaimCorrection": corrections, "AppealAction": actions,
-           "CodingResolution": resolutions}
+           "CodingResolution": resolutions, "DenialWorkItem": work_items, "UnderpaymentWorkItem": underpayments,
+           "NoActionDisposition": no_actions}
     for name, recs in out.items():
         if not recs:
             raise AssertionError(f"no {name} template from seed {seed}")
@@ -322,13 +346,23 @@ INVALID: dict[str, tuple[tuple[str, Callable[[dict], None]], ...]] = {
         ("action-id-empty", _set("action_id", "")), ("actor-empty", _set("actor", "")), ("filed-without-date", _set("filed_on", None)),
         ("packet-hash-not-hex", _set("packet_sha256", "not-a-sha256")), ("amount-digits", _set("appealed_amount", HUGE)),
     ),
+    "DenialWorkItem": (
+        ("likelihood-high", _set("overturn_likelihood", 1.5)), ("priority-negative", _set("priority_score", -1.0)),
+        ("level-index-negative", _set("level_index", -1)), ("denied-digits", _set("denied_amount", HUGE)),
+    ),
+    "UnderpaymentWorkItem": (
+        ("recoverable-negative", _set("recoverable_amount", Decimal("-1.00"))), ("tolerance-negative", _set("tolerance_amount", Decimal("-1.00"))),
+        ("expected-digits", _set("expected_amount", HUGE)),
+    ),
+    "NoActionDisposition": (("amount-digits", _set("amount", HUGE)),),
 }
 
 # a plain string field each contract can carry any length of (oversized padding)
 PAD_FIELD = {"EncounterEvent": "note_text", "CodedEncounter": "coder_version", "Claim": "place_of_service",
              "HeldClaim": "claim.place_of_service", "Adjudication": "source", "ClaimStatusChanged": "source_service",
              "AppealOutcome": "reason_code", "ClaimCorrection": "claim.place_of_service", "AppealAction": "reason",
-             "CodingResolution": "reason"}
+             "CodingResolution": "reason", "DenialWorkItem": "explanation", "UnderpaymentWorkItem": "explanation",
+             "NoActionDisposition": "why"}
 
 
 def invalid_record(contract: str, pool: tuple[Contract, ...], rng: random.Random) -> tuple[str, bytes]:

@@ -137,3 +137,29 @@ def test_a_reversal_closes_the_items_it_reverses():
     assert underpayment_backlog([p.entry]) == {"MCR01": {"underpaid": D("20.00")}}
     r = apply_adjudication(p.entry, reversal_of(adj), NOW, POLICY)
     assert r.underpayments == [] and underpayment_backlog([r.entry]) == {}
+
+
+def test_people_assign_resolve_and_write_off_underpayments_from_the_worklist():
+    from claimflow.models import AppealAction
+    from services.adjudicator.actions import apply_action
+
+    c = claim_with(expected("100.00"), expected("900.00"))
+    t = apply_claim(None, c, NOW, POLICY)
+    p = apply_adjudication(t.entry, remit(c, [paid_line(1, "99213", "80.00"), paid_line(2, "99214", "200.00")]), NOW, POLICY)
+    small, big = sorted(p.underpayments, key=lambda u: u.recoverable_amount)
+
+    def act(kind, item, aid, **kw):
+        return AppealAction(action_id=aid, work_item_id=item.work_item_id, claim_id=c.claim_id, action=kind, actor="bea",
+                            actor_role=kw.pop("role", "biller"), occurred_at=NOW, **kw)
+
+    a = apply_action(p.entry, act("assigned", small, "A1", assignee="bea"), NOW, POLICY)
+    assert a.rejected is None and [u.get("assignee") for u in a.entry["open_underpayments"]].count("bea") == 1
+    assert "assignee" not in p.entry["open_underpayments"][0]  # the stored entry was not mutated
+    r = apply_action(a.entry, act("resolved", small, "A2", reason="payer reprocessed"), NOW, POLICY)
+    assert underpayment_backlog([r.entry]) == {"MCR01": {"underpaid": D("700.00")}} and not r.status_events
+    refused = apply_action(r.entry, act("written_off", big, "A3", reason="not worth it"), NOW, POLICY)
+    assert "supervisor" in refused.rejected  # 700.00 is above the 500.00 limit
+    assert apply_action(r.entry, act("filed", big, "A4", filed_on=NOW.date()), NOW, POLICY).rejected
+    ok = apply_action(r.entry, act("written_off", big, "A5", reason="not worth it", approved_by="sam", approver_role="supervisor",
+                                   role="supervisor"), NOW, POLICY)
+    assert ok.rejected is None and underpayment_backlog([ok.entry]) == {}

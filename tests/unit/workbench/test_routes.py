@@ -26,7 +26,7 @@ def _routes_by_name():
     return {p.name: p for p in _routes()}
 
 
-@pytest.mark.parametrize("path", ["/", "/review/ENC-1/", "/codes/search/?kind=dx&fy=2026&q=E11", "/claims/held/",
+@pytest.mark.parametrize("path", ["/", "/review/ENC-1/", "/denials/", "/denials/WI1/", "/denials/WI1/packets/ab/", "/codes/search/?kind=dx&fy=2026&q=E11", "/claims/held/",
                                   "/claims/held/CF1/", "/claims/CF1/", "/encounters/ENC-1/timeline/", "/audit/access/"])
 def test_anonymous_is_sent_to_login(db, path):
     from django.test import Client
