@@ -87,6 +87,20 @@ def _csv(client: Client, key: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(body)))
 
 
+def diagnose(stack) -> dict:
+    """What a mismatch is made of: work items on appeals.v1 missing from the read model (read
+    straight from its SQLite file), the workbench's dead letters."""
+    import sqlite3
+    from urllib.parse import urlparse
+
+    on_topic = {w["work_item_id"]: w for w in _decoded(topics.APPEALS.name, "DenialWorkItem", stack.settings)}
+    with sqlite3.connect(urlparse(stack.db_url).path) as db:
+        rows = {r[0]: r[1:] for r in db.execute("select work_item_id, status, level_index, kind, disposition from workbench_workitem")}
+    missing = {k: (w["kind"], w["level_index"], w["claim_id"]) for k, w in on_topic.items() if k not in rows}
+    return {"missing_from_read_model": missing, "read_model_rows": len(rows), "on_topic": len(on_topic),
+            "workbench_dlq": topic_sizes([topics.DLQ_WORKBENCH.name], stack.settings)}
+
+
 def _decoded(topic: str, name: str, settings) -> list[dict]:
     codec = Codec()
     return [codec.decode(r.value, name) for r in read_topic(topic, settings)]
@@ -189,7 +203,7 @@ def test_dashboard_figures_equal_the_prometheus_metrics(dash_run):
 
     # the read model and the backlog gauges (refreshed by the adjudicator's sweep) are eventually
     # consistent: the figures must come to equal the metrics and stay equal
-    assert wait_for(lambda: not mismatches(), timeout=45, interval=1.0), mismatches()
+    assert wait_for(lambda: not mismatches(), timeout=90, interval=1.0), (mismatches(), diagnose(stack))
     time.sleep(2.5)
     figures = compare()
     assert {k: v for k, v in figures.items() if v[0] != v[1]} == {}
