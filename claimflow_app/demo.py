@@ -71,11 +71,17 @@ def run_demo(count: int = 200, keep_running: bool = False, seed: int = 7, bootst
 
         finished = wait_for(done, timeout=180, interval=2.0)
         time.sleep(3)  # let the adjudicator post the last remittances
+        filed = 0
+        if workbench is not None:  # a biller works the top of the worklist: the simulator answers, the dashboard shows it
+            filed = demo_run.file_top_appeals(window, settings, actor=workbench["user"])
+            print(f"the demo biller filed the {filed} highest-priority appeals; waiting for the payer simulator's answers", flush=True)
+            wait_for(lambda: len(window.own(topics.APPEAL_OUTCOMES.name)) >= filed, timeout=60, interval=2.0)
         elapsed = time.monotonic() - t_pub
         summary = demo_run.collect(window, encounters, finished)
         summary["broker_start_seconds"] = round(t_broker, 1)
         summary["pipeline_seconds"] = round(elapsed, 1)
         summary["workbench"] = workbench
+        summary["appeals_filed_by_demo"] = filed
         completed = True
         return summary
     finally:

@@ -144,3 +144,33 @@ def underpayments(items: list[UnderpaymentWorkItem]) -> dict:
         if item.kind != UnderpaymentKind.OVERPAID:
             recoverable += item.recoverable_amount
     return {"underpayment_work_items": dict(sorted(kinds.items())), "underpayment_dollars_recoverable": str(recoverable)}
+
+
+def file_top_appeals(window: RunWindow, settings: Settings, limit: int = 15, actor: str = "demo") -> int:
+    """The demo's biller (the printed workbench user, role biller) files the ``limit``
+    highest-priority first-level appeals of this run, so the payer simulator answers them and
+    the dashboard's appeal success chart has outcomes. Each filing is one AppealAction with
+    who and when, checked like the CLI's (``refusal``); no packet is attached."""
+    from datetime import date
+
+    from claimflow.models import AppealAction, AppealActionKind, FilingMethod, utcnow
+    from claimflow.publish import publish_records
+    from services.adjudicator.actions import action_id_for, item_view, refusal
+
+    codec = Codec()
+    items = [DenialWorkItem.model_validate(codec.decode(r.value, topics.APPEALS.value)) for r in window.own(topics.APPEALS.name)]
+    top = sorted((w for w in items if w.kind.value == "appeal" and w.level_index == 0 and w.deadline and w.deadline >= date.today()),
+                 key=lambda w: (-w.priority_score, w.work_item_id))[:limit]
+    limit_dollars = Decimal(str(settings.adjudicator_write_off_limit))
+    actions = []
+    for w in top:
+        a = AppealAction(action_id=action_id_for(w.work_item_id, AppealActionKind.FILED, w.level_index), work_item_id=w.work_item_id,
+                         claim_id=w.claim_id, action=AppealActionKind.FILED, actor=actor, actor_role="biller", occurred_at=utcnow(),
+                         filed_on=date.today(), filing_method=FilingMethod.PORTAL, appeal_level=w.appeal_level, payer_id=w.payer_id,
+                         reason_code=w.reason_codes[0].split("-", 1)[-1] if w.reason_codes else None,
+                         appealed_amount=w.recoverable_amount)
+        if refusal(item_view(w), a, limit_dollars) is None:
+            actions.append(a)
+    if actions:
+        publish_records(topics.APPEAL_ACTIONS, actions, "claim_id", settings)
+    return len(actions)

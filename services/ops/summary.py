@@ -58,6 +58,7 @@ EXPLAIN: dict[str, str] = {
     "dead_letters": "records of this run that went to a dead-letter topic (see `claimflow dlq list`)",
     "broker_start_seconds": "time to start the demo's own broker",
     "pipeline_seconds": "publish to last outcome",
+    "appeals_filed_by_demo": "highest-priority appeals the demo's biller filed (the payer simulator answers them; see the workbench dashboard)",
 }
 
 

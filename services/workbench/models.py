@@ -128,7 +128,8 @@ class TimelineEvent(models.Model):
     detail = models.CharField(max_length=400, blank=True, default="")  # no PHI
 
     class Meta:
-        indexes = [models.Index(fields=["encounter_id", "at"], name="timeline_encounter_at")]
+        indexes = [models.Index(fields=["encounter_id", "at"], name="timeline_encounter_at"),
+                   models.Index(fields=["kind", "at", "actor"], name="timeline_kind_at")]  # dashboard: coding automation
 
 
 class AccessLog(models.Model):
@@ -213,6 +214,9 @@ class WorkItem(models.Model):
             models.Index(fields=["status", "assignee", "priority_score"], name="work_status_assignee"),
             models.Index(fields=["payer_id", "carc_code", "closed_how"], name="work_payer_carc_outcome"),
             models.Index(fields=["claim_id", "adjudication_id", "level_index"], name="work_claim_level"),
+            # dashboard: denials per period, worklist age
+            models.Index(fields=["source", "level_index", "remittance_date"], name="work_denials_remit"),
+            models.Index(fields=["status", "created_at"], name="work_status_created"),
         ]
 
     @property

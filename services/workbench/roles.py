@@ -9,4 +9,5 @@ CODING_REVIEW_WRITE = (CODER, SUPERVISOR)
 HELD_CLAIMS = (CODER, BILLER, SUPERVISOR)
 CLAIM_TIMELINE = (CODER, BILLER, SUPERVISOR, ADMIN)
 ACCESS_AUDIT = (ADMIN,)
+DASHBOARD = (CODER, BILLER, SUPERVISOR, ADMIN)  # a coder sees the coding-automation chart only (dashboard.registry)
 DENIALS = (BILLER, SUPERVISOR)  # the denial worklist: billers and supervisors work it; a coder gets 403

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from services.workbench import views_audit, views_claims, views_review, views_worklist
+from services.workbench import views_audit, views_claims, views_dashboard, views_review, views_worklist
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="workbench/login.html"), name="login"),
@@ -23,5 +23,8 @@ urlpatterns = [
     path("denials/<str:work_item_id>/act/", views_worklist.act, name="work-item-act"),
     path("denials/<str:work_item_id>/letter/", views_worklist.letter, name="work-item-letter"),
     path("denials/<str:work_item_id>/packets/<str:sha256>/", views_worklist.packet, name="work-item-packet"),
+    path("dashboard/", views_dashboard.page, name="dashboard"),
+    path("dashboard/<slug:key>.svg", views_dashboard.chart_svg, name="dashboard-svg"),
+    path("dashboard/<slug:key>.csv", views_dashboard.chart_csv, name="dashboard-csv"),
     path("audit/access/", views_audit.access_log, name="access-log"),
 ]

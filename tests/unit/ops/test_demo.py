@@ -132,7 +132,7 @@ def test_every_summary_key_is_explained():
     shape = {"completed": 1, "encounters_in": 1, "coded": 1, "sent_to_coding_review": 1, "claims_emitted": 1, "claims_held": 1,
              "adjudications_ingested": 1, **summary.money_and_denials([]),
              "work": summary.routed_work([], [], 0, 0), **underpayments([]), "dead_letters": 0,
-             "broker_start_seconds": 0, "pipeline_seconds": 0}
+             "broker_start_seconds": 0, "pipeline_seconds": 0, "appeals_filed_by_demo": 0}
     lines = summary.explain_lines(shape)
     explained = {ln.split(":", 1)[0] for ln in lines}
     assert explained == set(summary.EXPLAIN)
