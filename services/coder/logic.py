@@ -68,6 +68,9 @@ PROC_REF_VERSION = "CPT/HCPCS claimflow starter list"
 MINOR_CATEGORIES = {"minor_procedure"}
 IMMUNIZATION_CATEGORIES = {"immunization_admin", "vaccine"}
 PREVENTIVE_CATEGORIES = {"preventive_new", "preventive_est", "preventive_medicare"}
+# ICD-10-CM tabular B95-B97 ("bacterial and viral infectious agents"): provided for use as
+# supplementary or additional codes to identify the agent of a disease classified elsewhere
+ADDITIONAL_ONLY_PREFIXES = ("B95", "B96", "B97")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,12 @@ class _OneComponent:
 
 
 _ONE = _OneComponent()
+
+
+def _unavailable_code(choice: CodeSetChoice) -> str:
+    """DOS_BEFORE_ICD10 for an ICD-9-CM-era date (its own outcome, not a coding failure),
+    else DX_CODE_SET_UNAVAILABLE (an ICD-10-CM year that is not loaded)."""
+    return "DOS_BEFORE_ICD10" if choice.pre_icd10 else "DX_CODE_SET_UNAVAILABLE"
 
 
 def _reason(code: str, message: str, subject: str | None = None, candidates: list[str] | None = None) -> ReviewReason:
@@ -160,7 +169,7 @@ class Coder:
         system = (dx.system or "").strip()
         code = (dx.code or "").strip()
         if cs is None:
-            reasons.append(_reason("DX_CODE_SET_UNAVAILABLE", choice.problem or "code set unavailable", subject))
+            reasons.append(_reason(_unavailable_code(choice), choice.problem or "code set unavailable", subject))
             return None
         is_icd = system in ICD10_SYSTEMS or (not system and code and ICD10_RE.match(code.upper()))
         if code and is_icd:
@@ -412,11 +421,15 @@ class Coder:
         self._pointers(dx_items, lines, reasons)
 
         if choice.code_set is None:
-            if not any(r.code == "DX_CODE_SET_UNAVAILABLE" for r in reasons):
+            if not any(r.code == _unavailable_code(choice) for r in reasons):
                 # never "no reportable diagnosis": the year's code set is what is missing
-                reasons.append(_reason("DX_CODE_SET_UNAVAILABLE", choice.problem or "code set unavailable", "date_of_service"))
+                reasons.append(_reason(_unavailable_code(choice), choice.problem or "code set unavailable", "date_of_service"))
         elif not dx_items and not any(r.subject and r.subject.startswith("diagnosis") for r in reasons):
             reasons.append(_reason("MISSING_DOCUMENTATION", "no reportable diagnosis documented"))
+        elif dx_items and all(strip_dot(d.code).startswith(ADDITIONAL_ONLY_PREFIXES) for d in dx_items):
+            reasons.append(_reason("DX_SEQUENCING", f"{dx_items[0].code} is an additional code only (ICD-10-CM B95-B97): "
+                                   "the condition or symptom it causes must be documented and listed first", "diagnosis",
+                                   [d.code for d in dx_items]))
         if not lines and not any(r.code.startswith(("EM_", "PROC_", "IMM_")) or r.subject == "visit" for r in reasons):
             reasons.append(_reason("MISSING_DOCUMENTATION", "no billable service documented"))
 
@@ -588,6 +601,8 @@ class Coder:
             i, d = ix
             if preventive and strip_dot(d.code).startswith("Z00"):
                 return (0, i)
+            if strip_dot(d.code).startswith(ADDITIONAL_ONLY_PREFIXES):
+                return (3, i)  # tabular B95-B97: supplementary codes, never first-listed
             return (1 if d.primary else 2, i)
 
         ordered = [d for _, d in sorted(enumerate(items), key=rank)]
