@@ -71,6 +71,12 @@ PREVENTIVE_CATEGORIES = {"preventive_new", "preventive_est", "preventive_medicar
 # ICD-10-CM tabular B95-B97 ("bacterial and viral infectious agents"): provided for use as
 # supplementary or additional codes to identify the agent of a disease classified elsewhere
 ADDITIONAL_ONLY_PREFIXES = ("B95", "B96", "B97")
+# status, history, lifestyle and social-circumstance codes: not findings of an examination
+STATUS_CODE_PREFIXES = tuple(f"Z{n}" for n in [*range(55, 66), 68, 72, 73, *range(77, 100)])
+
+
+def is_status_code(code: str) -> bool:
+    return strip_dot(code).startswith(STATUS_CODE_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -415,7 +421,7 @@ class Coder:
 
         self._immunizations(enc, lines, reasons)
         self._em(enc, lines, reasons)
-        self._infer_dx(enc, choice, dx_items, lines)
+        self._infer_dx(enc, choice, dx_items, lines, reasons)
         dx_items = self._sequence(enc, dx_items, lines)
         self._modifiers(enc, lines, dx_items, reasons)
         self._pointers(dx_items, lines, reasons)
@@ -564,25 +570,43 @@ class Coder:
 
     # --- inferred diagnoses, sequencing -------------------------------------------------
 
-    def _infer_dx(self, enc: EncounterEvent, choice: CodeSetChoice, dx_items: list[_Dx], lines: list[_Line]) -> None:
+    def _infer_dx(self, enc: EncounterEvent, choice: CodeSetChoice, dx_items: list[_Dx], lines: list[_Line],
+                  reasons: list[ReviewReason] | None = None) -> None:
+        """Z00.x for a preventive service (rule DX-INF-001) and Z23 for vaccines (DX-INF-002).
+
+        Guideline I.C.21.c.13: a routine examination is coded "without abnormal findings"
+        unless a finding is documented; pre-existing conditions, history and status codes are
+        additional codes. Only status, history, lifestyle and social-circumstance codes
+        (Z55-Z65, Z68, Z72-Z73, Z77-Z99: not findings of the exam) leave "without abnormal
+        findings" certain; any other documented problem may or may not be an abnormal finding
+        of this exam, so it goes to review naming both candidates."""
         cs = choice.code_set
         if cs is None:
             return
         codes = {strip_dot(d.code) for d in dx_items}
         if any(ln.category in PREVENTIVE_CATEGORIES for ln in lines) and not any(c.startswith("Z00") for c in codes):
             age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
+            days = (enc.date_of_service - enc.patient.date_of_birth).days
             if age >= 18:
-                code = "Z00.00"
-            elif (enc.date_of_service - enc.patient.date_of_birth).days < 8:
-                code = "Z00.110"
-            elif (enc.date_of_service - enc.patient.date_of_birth).days <= 28:
-                code = "Z00.111"
+                code, abnormal = "Z00.00", "Z00.01"
+            elif days < 8:
+                code, abnormal = "Z00.110", None
+            elif days <= 28:
+                code, abnormal = "Z00.111", None
             else:
-                code = "Z00.129"
-            # "without abnormal findings" is only safe when no problem was documented
-            conf = 0.93 if not dx_items else 0.7
+                code, abnormal = "Z00.129", "Z00.121"
+            problems = [d for d in dx_items if not is_status_code(d.code)]
+            conf = 0.93 if not problems else 0.7
             if cs.is_billable(code):
-                dx_items.insert(0, _Dx(code, Provenance.INFERRED, conf, "DX-INF-001", choice.version, None, None, True))
+                item = _Dx(code, Provenance.INFERRED, conf, "DX-INF-001", choice.version, None, None, True)
+                if problems and abnormal and reasons is not None:
+                    reasons.append(_reason(
+                        "DX_PREVENTIVE_FINDINGS",
+                        f"preventive visit with documented problem(s) {', '.join(d.code for d in problems[:4])}: "
+                        f"{abnormal} if found abnormal at this examination, {code} if known and not an exam finding "
+                        "(guideline I.C.21.c.13; the problems stay as additional codes)", "diagnosis", [code, abnormal]))
+                    item.flagged = True
+                dx_items.insert(0, item)
         if any(ln.category in IMMUNIZATION_CATEGORIES for ln in lines) and "Z23" not in codes and cs.is_billable("Z23"):
             dx_items.append(_Dx("Z23", Provenance.INFERRED, 0.95, "DX-INF-002", choice.version, None, None, False))
 
