@@ -8,7 +8,8 @@ levels the documentation does not support, unknown procedure codes, a DOS whose 
 year's code set is not loaded) becomes a machine-readable ReviewReason; nothing is guessed.
 
 Rule ids: DX-DOC-001 documented ICD-10-CM, DX-MAP-001 SNOMED map, DX-TXT-001 free text,
-DX-INF-001 preventive Z00 inferred, DX-INF-002 Z23 inferred for immunizations,
+DX-INF-001 preventive Z00 inferred, DX-INF-002 Z23 inferred for immunizations, DX-INT-001
+symptoms integral to a coded diagnosis left out,
 EM-DOC-001 documented E/M supported, EM-TIME-001 / EM-MDM-001 level selected,
 EM-PREV-001 preventive code by age band, EM-PROLONGED-001 99417/G2212 prolonged time, EM-STAFF-001 99211, PX-DOC-001 documented
 CPT/HCPCS, PX-REV-001 code outside the starter list on a human-corrected version,
@@ -73,6 +74,26 @@ PREVENTIVE_CATEGORIES = {"preventive_new", "preventive_est", "preventive_medicar
 ADDITIONAL_ONLY_PREFIXES = ("B95", "B96", "B97")
 # status, history, lifestyle and social-circumstance codes: not findings of an examination
 STATUS_CODE_PREFIXES = tuple(f"Z{n}" for n in [*range(55, 66), 68, 72, 73, *range(77, 100)])
+
+
+# Guideline I.B.5: signs and symptoms routinely associated with a disease are not coded in
+# addition to it (rule DX-INT-001). For confirmed COVID-19 (U07.1) these are the CDC's listed
+# symptoms of the disease: fever or chills, cough, shortness of breath, fatigue, muscle aches,
+# headache, new loss of taste or smell, sore throat, congestion, nausea or vomiting, diarrhoea.
+INTEGRAL_SYMPTOMS = {
+    "U071": ("R509", "R6883", "R05", "R0600", "R0602", "R5383", "M791", "R51", "R070", "R430", "R431", "R432", "R438",
+             "R439", "R0981", "R11", "R197"),
+}
+
+
+def drop_integral_symptoms(dx_items: list) -> list:
+    """Mapped symptom codes integral to a coded definitive diagnosis are left out (documented
+    ICD-10-CM codes are the provider's choice and stay)."""
+    codes = {strip_dot(d.code) for d in dx_items}
+    integral = tuple(p for dx, prefixes in INTEGRAL_SYMPTOMS.items() if dx in codes for p in prefixes)
+    if not integral:
+        return dx_items
+    return [d for d in dx_items if not (d.provenance == Provenance.MAPPED and strip_dot(d.code).startswith(integral))]
 
 
 def is_status_code(code: str) -> bool:
@@ -422,6 +443,7 @@ class Coder:
         self._immunizations(enc, lines, reasons)
         self._em(enc, lines, reasons)
         self._infer_dx(enc, choice, dx_items, lines, reasons)
+        dx_items = drop_integral_symptoms(dx_items)
         dx_items = self._sequence(enc, dx_items, lines)
         self._modifiers(enc, lines, dx_items, reasons)
         self._pointers(dx_items, lines, reasons)

@@ -74,3 +74,12 @@ def test_new_condition_rows_follow_the_code_set_by_year(coder):
     assert r.coded is not None and [d.code for d in r.coded.diagnoses] == ["R73.03"]  # FY2019 loaded
     r = coder.code(make_enc(dos=date(2018, 9, 30), minutes=25, dxs=[dx("714628002", "prediabetes", SCT, primary=True)]), NOW)
     assert "DX_CODE_SET_UNAVAILABLE" in reason_codes(r)  # FY2018: no registry package carries it
+
+
+def test_symptoms_integral_to_confirmed_covid_are_left_out(coder):
+    dxs = [dx("840539006", "COVID-19", SCT, primary=True), dx("386661006", "fever", SCT), dx("49727002", "cough", SCT),
+           dx("56018004", "wheezing", SCT), dx("R50.9", "fever documented in ICD-10-CM")]
+    r = coder.code(make_enc(dos=date(2021, 2, 1), minutes=25, dxs=dxs), NOW)
+    assert r.coded is not None, reason_codes(r)
+    # mapped fever/cough are integral (guideline I.B.5); wheezing is not on the list; the documented R50.9 stays
+    assert [d.code for d in r.coded.diagnoses] == ["U07.1", "R06.2", "R50.9"]
