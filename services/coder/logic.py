@@ -77,12 +77,11 @@ STATUS_CODE_PREFIXES = tuple(f"Z{n}" for n in [*range(55, 66), 68, 72, 73, *rang
 
 
 # Guideline I.B.5: signs and symptoms routinely associated with a disease are not coded in
-# addition to it (rule DX-INT-001). For confirmed COVID-19 (U07.1) these are the CDC's listed
-# symptoms of the disease: fever or chills, cough, shortness of breath, fatigue, muscle aches,
-# headache, new loss of taste or smell, sore throat, congestion, nausea or vomiting, diarrhoea.
+# addition to it (rule DX-INT-001). For confirmed COVID-19 (U07.1) only its hallmark signs are
+# treated as integral: fever, cough and shortness of breath. Other symptoms (loss of taste or
+# smell, fatigue, headache, myalgia, ...) are not routinely associated with every case and stay.
 INTEGRAL_SYMPTOMS = {
-    "U071": ("R509", "R6883", "R05", "R0600", "R0602", "R5383", "M791", "R51", "R070", "R430", "R431", "R432", "R438",
-             "R439", "R0981", "R11", "R197"),
+    "U071": ("R509", "R05", "R0600", "R0602"),
 }
 
 
