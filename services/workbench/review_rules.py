@@ -26,6 +26,8 @@ PLAIN_WORDS = {
     "DX_INVALID_FOR_DOS_YEAR": "A diagnosis code is not valid in the code-set year of the date of service.",
     "DX_FREE_TEXT": "A diagnosis was documented only as text: choose the code that matches it.",
     "DX_CODE_SET_UNAVAILABLE": "The ICD-10-CM code set for the date of service is not loaded, so nothing could be checked.",
+    "DX_PREVENTIVE_FINDINGS": "A preventive visit lists a problem: choose Z00 with or without abnormal findings (was it found at this exam?).",
+    "DX_SEQUENCING": "The only diagnosis is an additional-only code (an infectious agent): document and list the condition it causes first.",
     "DOS_BEFORE_ICD10": "The visit is dated before 1 October 2015, when ICD-9-CM was in use: it cannot be coded in ICD-10-CM.",
     "EM_UNSUPPORTED": "The documented time or decision making does not support the office-visit level: choose the level.",
     "EM_LOW_CONFIDENCE": "The office-visit level is uncertain: confirm or change it.",
