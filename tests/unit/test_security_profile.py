@@ -143,9 +143,10 @@ def test_malformed_table_lines_are_reported_by_number_without_content():
 def test_each_service_gets_exactly_the_topics_its_code_uses():
     access = acls.service_access("claimflow")
     assert set(access["coder"].reads) == {"encounters.v1", "coding.resolutions.v1", "claimflow-coder-review-pending-changelog",
-                                          "claimflow-coder-__assignor-__leader"}
+                                          "claimflow-coder-learned-codes-changelog", "claimflow-coder-__assignor-__leader"}
     assert set(access["coder"].writes) == {"encounters.coded.v1", "coding.review.v1", "dlq.coder.v1",
-                                           "claimflow-coder-review-pending-changelog", "claimflow-coder-__assignor-__leader"}
+                                           "claimflow-coder-review-pending-changelog", "claimflow-coder-learned-codes-changelog",
+                                           "claimflow-coder-__assignor-__leader"}
     assert set(access["fhir-gateway"].writes) == {"encounters.v1"} and access["fhir-gateway"].reads == ()
     assert access["fhir-gateway"].groups == ()
     assert "claims.v1" in access["scrubber"].writes and "claims.v1" not in access["scrubber"].reads
