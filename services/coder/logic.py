@@ -13,7 +13,10 @@ EM-DOC-001 documented E/M supported, EM-TIME-001 / EM-MDM-001 level selected,
 EM-PREV-001 preventive code by age band, EM-PROLONGED-001 99417/G2212 prolonged time, EM-STAFF-001 99211, PX-DOC-001 documented
 CPT/HCPCS, PX-REV-001 code outside the starter list on a human-corrected version,
 PX-MAP-001 SNOMED procedure map, MOD-LAT-001 laterality modifier, MOD-25-001 modifier 25,
-MOD-95-001 telehealth modifier."""
+MOD-95-001 telehealth modifier, IMM-ADM-001 vaccine administration, IMM-ADM-002 COVID-19
+dose-specific administration (dose from the note), EM-ED-001 emergency department E/M by MDM,
+EM-GLOBAL-001 no E/M inferred beside a minor procedure without a separate problem,
+CLM-TYPE-001 institutional (facility) billing provider."""
 
 from __future__ import annotations
 
