@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from claimflow.codes import CPT_RE, HCPCS_RE, ICD10_RE, MODIFIER_RE
@@ -60,6 +60,8 @@ HCPCS_SYSTEMS = {HCPCS_SYSTEM, "hcpcs", "HCPCS", "urn:oid:2.16.840.1.113883.6.28
 CVX_SYSTEM = "http://hl7.org/fhir/sid/cvx"
 CVX_SYSTEMS = {CVX_SYSTEM, "cvx", "CVX", "urn:oid:2.16.840.1.113883.12.292"}
 CVX_RE = re.compile(r"^[0-9]{1,3}$")
+_VOLUME_RE = re.compile(r"\b(0?\.25|0?\.5)\s*m[lL]\b")
+AGE_BASED_INFLUENZA_UNTIL = date(2017, 1, 1)  # CPT 2017 revised the influenza codes from ages to dosages
 # vaccine products whose administration has a code of its own (no 90460-90474 with them)
 PRODUCT_ADMIN = {"91318": "90480", "91319": "90480", "91320": "90480", "91321": "90480", "91322": "90480"}
 # CPT influenza and pneumococcal vaccine product codes (Medicare G0008 / G0009 administration)
@@ -306,21 +308,47 @@ class Coder:
             reasons.append(_reason("IMM_NO_PRODUCT_MATCH", f"CVX {code} has no vaccine product mapping", subject,
                                    list(dict.fromkeys(cands))))
             return None
-        product, conf, rule = row.product_cpt, 0.95, "IMM-CVX-001"
-        if not product:
-            age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
-            if row.age_rule is not None and age >= row.age_rule[1]:
-                product, conf, rule = row.age_rule[0], 0.93, "IMM-CVX-002"
-            else:
-                reasons.append(_reason("IMM_PRODUCT_AMBIGUOUS", f"CVX {code} ({row.description}) matches several products: {row.rationale}",
-                                       subject, list(row.candidates)))
-                return None
+        picked = self._product_for(row, px, enc)
+        if picked is None:
+            reasons.append(_reason("IMM_PRODUCT_AMBIGUOUS", f"CVX {code} ({row.description}) matches several products: {row.rationale}",
+                                   subject, list(row.candidates)))
+            return None
+        product, conf, rule = picked
         ref_row = self.ref.procedures.get(product)
         if ref_row is None:
             reasons.append(_reason("PROC_UNKNOWN_CODE", f"vaccine product {product} for CVX {code} is not in the reference list", subject))
             return None
         return _Line(product, ProcedureCodeType.CPT, ref_row.category, [], px.units, px.charge, Provenance.MAPPED, conf, rule,
                      ref_row, subject)
+
+    def _product_for(self, row, px: DocumentedProcedure, enc: EncounterEvent) -> tuple[str, float, str] | None:
+        """(product CPT, confidence, rule) for a CVX row, or None when the facts do not decide.
+
+        IMM-CVX-001 the CDC table names one product; IMM-CVX-002 the row's age rule (e.g. from
+        age 3 only the 0.5 mL influenza dose); IMM-CVX-003 the dose volume stated on the
+        vaccine or in the note ("0.25 mL" / "0.5 mL") picks the candidate of that dosage;
+        IMM-CVX-004 before 2017-01-01 the influenza candidates were told apart by age (CPT's
+        descriptors named 6-35 months and 3 years and older until they were revised to
+        dosages for 2017), so under 3 years the other candidate of an age rule applies."""
+        if row.product_cpt:
+            return row.product_cpt, 0.95, "IMM-CVX-001"
+        age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
+        if row.age_rule is not None and age >= row.age_rule[1]:
+            return row.age_rule[0], 0.93, "IMM-CVX-002"
+        text = f"{px.display or ''} {enc.note_text or ''}"
+        volumes = set(_VOLUME_RE.findall(text))
+        if len(volumes) == 1:
+            vol = volumes.pop().replace(" ", "").lower()
+            match = [c for c in row.candidates if c in self.ref.procedures
+                     and vol in self.ref.procedures[c].description.replace(" ", "").lower()]
+            if len(match) == 1:
+                return match[0], 0.93, "IMM-CVX-003"
+        if (row.age_rule is not None and len(row.candidates) == 2 and enc.date_of_service < AGE_BASED_INFLUENZA_UNTIL
+                and age < row.age_rule[1]):
+            other = [c for c in row.candidates if c != row.age_rule[0]]
+            if len(other) == 1:
+                return other[0], 0.93, "IMM-CVX-004"
+        return None
 
     def _immunizations(self, enc: EncounterEvent, lines: list[_Line], reasons: list[ReviewReason]) -> None:
         """Administration codes for the vaccines on the encounter (rule IMM-ADM-001):
@@ -331,12 +359,11 @@ class Coder:
         influenza / pneumococcal vaccines. Documented administration codes are kept."""
         vaccines = [ln for ln in lines if ln.category == "vaccine"]
         # a vaccine whose product is under review was still given: it counts for administration
-        age_now = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
         pending = []
         for px in enc.procedures:
-            if (px.system or "").strip() in CVX_SYSTEMS:
+            if (px.system or "").strip() in CVX_SYSTEMS and CVX_RE.match((px.code or "").strip()):
                 row = self.ref.cvx.get((px.code or "").strip().lstrip("0") or "0")
-                if row is not None and not row.product_cpt and not (row.age_rule and age_now >= row.age_rule[1]) and not row.admin:
+                if row is not None and not row.admin and self._product_for(row, px, enc) is None:
                     pending.append(row)
         documented_admin = [ln for ln in lines if ln.category == "immunization_admin"]
         admin_concepts = [i for i, px in enumerate(enc.procedures) if self._px_status(px) == "admin"]

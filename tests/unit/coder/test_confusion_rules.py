@@ -194,3 +194,27 @@ def test_concepts_mapped_to_unspecified_codes_are_coded_not_queried(coder, ref):
         r = coder.code(make_enc(dos=dos, mdm="low", dxs=[dx(row.snomed_code, row.description, system=SCT, primary=True)]), NOW)
         assert r.coded is not None, (row.snomed_code, reason_codes(r))
         assert r.coded.diagnoses[0].rule_id == "DX-MAP-001"
+
+
+# --- influenza product by dose volume / by age before CPT 2017 ----------------------------------
+
+def test_influenza_under_three_by_age_before_2017_and_by_volume_after(coder):
+    dob = date(2015, 5, 1)
+    # 2016: the code set of that year may not be loaded, so read the coder's lines either way
+    r = coder.code(_vax("150", dob=dob, dos=date(2016, 10, 20)), NOW)
+    assert "IMM_PRODUCT_AMBIGUOUS" not in reason_codes(r)
+    lines = r.coded.service_lines if r.coded else r.review.proposed_service_lines
+    assert sorted(ln.code for ln in lines) == ["90471", "90685"]
+    dob = date(2018, 5, 1)
+    r = coder.code(_vax("150", dob=dob, dos=date(2019, 10, 20)), NOW)  # after 2017 the dosage decides
+    assert "IMM_PRODUCT_AMBIGUOUS" in reason_codes(r)
+    assert [c for c in r.review.reasons if c.code == "IMM_PRODUCT_AMBIGUOUS"][0].candidates == ["90685", "90686"]
+    # the administration is still proposed for the vaccine under review
+    assert "90471" in [ln.code for ln in r.review.proposed_service_lines]
+    r = coder.code(_vax("150", dob=dob, dos=date(2019, 10, 20), note="Flu vaccine 0.5 mL IM given"), NOW)
+    assert r.coded is not None, reason_codes(r)
+    assert sorted(line_tokens(r)) == ["90471", "90686"]
+    r = coder.code(_vax("150", dob=dob, dos=date(2019, 10, 20), note="0.25 mL dose"), NOW)
+    assert sorted(line_tokens(r)) == ["90471", "90685"]
+    r = coder.code(_vax("150", dob=date(2014, 5, 1), dos=date(2019, 10, 20)), NOW)  # age 5: only 0.5 mL
+    assert sorted(line_tokens(r)) == ["90471", "90686"]
