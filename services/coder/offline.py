@@ -41,7 +41,7 @@ from services.fhir_gateway.mapping import INSTITUTIONAL_REASON, map_bundles
 from services.scrubber.history import InMemoryClaimHistory
 from services.scrubber.logic import Scrubber, ScrubReference
 
-OUTCOMES = ("auto-coded", "review", "institutional", "self-pay", "error")
+OUTCOMES = ("auto-coded", "review", "institutional", "self-pay", "pre-icd10", "error")
 
 
 @dataclass
@@ -142,7 +142,7 @@ def result_line(pipe: Pipeline, enc: EncounterEvent, facts: dict[str, Any], now:
         out["claim"] = None
     else:
         rv = res.review
-        out["outcome"] = "review"
+        out["outcome"] = "pre-icd10" if any(r.code == "DOS_BEFORE_ICD10" for r in rv.reasons) else "review"
         out["codes"] = {"diagnoses": [_dx_json(d) for d in rv.proposed_diagnoses],
                         "service_lines": [_line_json(ln) for ln in rv.proposed_service_lines]}
         out["review_reasons"] = [{"code": r.code, "message": r.message, "subject": r.subject, "candidates": list(r.candidates)}
@@ -214,7 +214,10 @@ def summarize(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
                     held_by[rid] += 1
     professional = n - outcomes["institutional"]
     coded = outcomes["auto-coded"] + outcomes["self-pay"]
-    return {"encounters": n, "professional": professional, "outcomes": dict(outcomes),
+    icd10_era = professional - outcomes["pre-icd10"]
+    return {"encounters": n, "professional": professional, "professional_icd10_era": icd10_era,
+            "outcomes": dict(outcomes),
             "auto_coded_share_of_professional": round(coded / professional, 4) if professional else 0.0,
+            "auto_coded_share_of_icd10_era": round(coded / icd10_era, 4) if icd10_era else 0.0,
             "review_reasons": dict(reasons.most_common()), "claims": dict(verdicts), "held_by_rule": dict(held_by.most_common()),
             "self_pay_encounters": self_pay_any}

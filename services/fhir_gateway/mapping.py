@@ -214,6 +214,9 @@ class MappingResult:
 # --- small FHIR datatype helpers ---------------------------------------------------------
 
 
+# a record whose first visit is this close to birth documents the patient's whole history
+NEWBORN_RECORD_DAYS = 14
+
 def _str(v: Any) -> str | None:
     return v.strip() if isinstance(v, str) and v.strip() else None
 
@@ -501,7 +504,25 @@ class _Mapper:
                 (org_id is not None and prior_org == org_id) or (npi and prior_npi == npi)
             ):
                 return PatientStatus.ESTABLISHED
+        if self._lookback_covered(pat, dos):
+            # CPT: a new patient has had no professional service from the physician or the
+            # same group in the prior three years; the export shows that whole period
+            return PatientStatus.NEW
         return PatientStatus.UNKNOWN
+
+    def _lookback_covered(self, pat: Entry, dos: date) -> bool:
+        """True when the submission documents the patient's care for the whole three-year
+        look-back before ``dos``: an exported visit at least three years earlier (an export
+        holds every visit of its window, which starts no later than its earliest visit), or a
+        record that starts within NEWBORN_RECORD_DAYS of birth (nothing before it to miss)."""
+        hist = self._history.get(pat.identity, [])
+        if not hist:
+            return False
+        earliest = min(d for d, _, _ in hist)
+        if earliest <= dos - timedelta(days=3 * 365 + 1):
+            return True
+        birth = _full_date(pat.resource.get("birthDate"))
+        return birth is not None and birth <= earliest <= birth + timedelta(days=NEWBORN_RECORD_DAYS) and earliest <= dos
 
     # --- one encounter -----------------------------------------------------------------
 

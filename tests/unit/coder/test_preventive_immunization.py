@@ -158,6 +158,8 @@ def test_unknown_code_systems_are_named(coder):
 
 def test_year_not_loaded_is_not_called_a_missing_diagnosis(coder):
     r = coder.code(make_enc(visit="preventive", dos=date(2014, 5, 1), dob=date(2010, 1, 1)), NOW)
-    assert "DX_CODE_SET_UNAVAILABLE" in reason_codes(r)
+    assert "DOS_BEFORE_ICD10" in reason_codes(r)  # its own outcome: the ICD-9-CM era
+    r2 = coder.code(make_enc(visit="preventive", dos=date(2017, 5, 1), dob=date(2010, 1, 1)), NOW)
+    assert "DX_CODE_SET_UNAVAILABLE" in reason_codes(r2) and not any("no reportable diagnosis" in x.message for x in r2.review.reasons)
     assert not any("no reportable diagnosis" in x.message for x in r.review.reasons)
     assert any("ICD-9-CM" in x.message for x in r.review.reasons)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -256,3 +257,43 @@ def test_immunization_notes_and_dose_numbers_become_the_note_text():
                         {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000012", "resource": not_done}]
     [ev] = map_bundle(bundle).events
     assert ev.note_text == "Physician counseled on vaccine risks and benefits. dose 2"
+
+
+def _with_visit(bundle: dict, start: str, n: int) -> dict:
+    enc = copy.deepcopy(bundle["entry"][2])
+    enc["fullUrl"] = f"urn:uuid:00000000-0000-4000-8000-0000000008{n:02d}"
+    enc["resource"]["id"] = f"enc-extra-{n}"
+    enc["resource"]["period"] = {"start": start}
+    bundle["entry"].append(enc)
+    return bundle
+
+
+def test_new_patient_when_the_export_covers_the_three_year_look_back():
+    # the export holds a visit more than three years before the 2023 one (at the same practice,
+    # so that early visit's own status is unknown): with nothing in the three years before, the
+    # later visit is a new-patient visit; the visit four months later is established
+    bundle = load("office-visit-without-coverage.json")
+    start = bundle["entry"][2]["resource"]["period"]["start"]
+    _with_visit(bundle, "2019-01-15T10:00:00-08:00", 1)
+    _with_visit(bundle, start.replace("2023", "2024", 1), 2)
+    status = {e.date_of_service.year: e.patient_status for e in map_bundle(bundle).events}
+    assert status == {2019: PatientStatus.UNKNOWN, 2023: PatientStatus.NEW, 2024: PatientStatus.ESTABLISHED}
+
+
+def test_three_year_look_back_edge_and_newborn_record():
+    bundle = load("office-visit-without-coverage.json")
+    dos = date.fromisoformat(bundle["entry"][2]["resource"]["period"]["start"][:10])
+    # a visit at the same practice 3*365+1 days before is still inside the look-back (established);
+    # one day earlier it is outside, and the export then covers the whole look-back (new)
+    for days, want in ((3 * 365 + 2, PatientStatus.NEW), (3 * 365 + 1, PatientStatus.ESTABLISHED)):
+        b = copy.deepcopy(bundle)
+        _with_visit(b, (dos - timedelta(days=days)).isoformat(), 1)
+        ev = [e for e in map_bundle(b).events if e.date_of_service == dos][0]
+        assert ev.patient_status == want, days
+    for born_days_before, want in ((14, PatientStatus.NEW), (15, PatientStatus.UNKNOWN)):
+        b = copy.deepcopy(bundle)
+        [p] = [e for e in b["entry"] if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+               and e["resource"].get("resourceType") == "Patient"]
+        p["resource"]["birthDate"] = (dos - timedelta(days=born_days_before)).isoformat()
+        [ev] = map_bundle(b).events
+        assert ev.patient_status == want, born_days_before
