@@ -21,6 +21,12 @@ OFFICE_EM = OFFICE_NEW | OFFICE_EST
 PREVENTIVE_NEW = ("99381", "99382", "99383", "99384", "99385", "99386", "99387")
 PREVENTIVE_EST = ("99391", "99392", "99393", "99394", "99395", "99396", "99397")
 PREVENTIVE = set(PREVENTIVE_NEW) | set(PREVENTIVE_EST)
+# emergency department E/M (CPT 2023): one set for every patient (no new/established),
+# levels 2-5 by MDM only (time is not a basis for ED levels); 99281 may be reported
+# without the physician's presence, so it is never inferred
+ED_EM = {"99281", "99282", "99283", "99284", "99285"}
+ED_PLACES = {"23"}  # POS 23: emergency room - hospital
+PROBLEM_EM = OFFICE_EM | ED_EM  # problem-oriented E/M codes (modifier 25, all pointers)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,16 @@ def select_office_level(status: PatientStatus, minutes: int | None, mdm: MdmLeve
     if by_mdm is None or (by_time is not None and level_of(by_time) >= level_of(by_mdm)):
         return EmDecision(by_time, "EM-TIME-001", f"total time {minutes} min meets the {by_time} minimum", 0.97)
     return EmDecision(by_mdm, "EM-MDM-001", f"MDM {mdm.value} supports {by_mdm}", 0.95)
+
+
+def select_ed_level(mdm: MdmLevel | None, minutes: int | None = None) -> EmDecision:
+    """Emergency department E/M level (99282-99285) from documented MDM (rule EM-ED-001)."""
+    if mdm is None:
+        why = ("ED E/M levels are selected by MDM only; total time is not a basis" if minutes is not None
+               else "no MDM documented for the ED E/M")
+        return EmDecision(None, "EM-ED-001", why, 0.0)
+    code = f"9928{MDM_LEVEL[mdm]}"
+    return EmDecision(code, "EM-ED-001", f"ED visit, MDM {mdm.value} supports {code}", 0.95)
 
 
 def age_on(dob: date, on: date) -> int:

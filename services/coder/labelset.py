@@ -106,7 +106,10 @@ def split(t: str, c: Counter, doc: set[str]) -> dict[str, Counter]:
 
 def got_outcome(r: dict[str, Any]) -> str:
     """The result line's outcome in the label's vocabulary: a review with a reason naming an
-    ICD-9-CM date of service is the label outcome ``pre-ICD-10``."""
+    ICD-9-CM date of service, or the offline outcome ``pre-icd10``, is the label outcome
+    ``pre-ICD-10``."""
+    if r["outcome"] == "pre-icd10":
+        return "pre-ICD-10"
     if r["outcome"] == "review":
         msgs = [(x.get("code") or "") + " " + (x.get("message") or "") for x in r["review_reasons"]]
         if any("ICD-9" in m for m in msgs):

@@ -14,14 +14,17 @@ EM-DOC-001 documented E/M supported, EM-TIME-001 / EM-MDM-001 level selected,
 EM-PREV-001 preventive code by age band, EM-PROLONGED-001 99417/G2212 prolonged time, EM-STAFF-001 99211, PX-DOC-001 documented
 CPT/HCPCS, PX-REV-001 code outside the starter list on a human-corrected version,
 PX-MAP-001 SNOMED procedure map, MOD-LAT-001 laterality modifier, MOD-25-001 modifier 25,
-MOD-95-001 telehealth modifier."""
+MOD-95-001 telehealth modifier, IMM-ADM-001 vaccine administration, IMM-ADM-002 COVID-19
+dose-specific administration (dose from the note), EM-ED-001 emergency department E/M by MDM,
+EM-GLOBAL-001 no E/M inferred beside a minor procedure without a separate problem,
+CLM-TYPE-001 institutional (facility) billing provider."""
 
 from __future__ import annotations
 
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from claimflow.codes import CPT_RE, HCPCS_RE, ICD10_RE, MODIFIER_RE
@@ -42,7 +45,7 @@ from claimflow.models import (
     ReviewReason,
     VisitType,
 )
-from services.coder import em
+from services.coder import em, notes
 from services.coder.icd10 import ICD10CMCodeSet, add_dot, strip_dot
 from services.coder.reference import CodeSetChoice, CodingReference, ProcedureRow
 
@@ -58,10 +61,15 @@ HCPCS_SYSTEMS = {HCPCS_SYSTEM, "hcpcs", "HCPCS", "urn:oid:2.16.840.1.113883.6.28
 CVX_SYSTEM = "http://hl7.org/fhir/sid/cvx"
 CVX_SYSTEMS = {CVX_SYSTEM, "cvx", "CVX", "urn:oid:2.16.840.1.113883.12.292"}
 CVX_RE = re.compile(r"^[0-9]{1,3}$")
+_VOLUME_RE = re.compile(r"\b(0?\.25|0?\.5)\s*m[lL]\b")
+AGE_BASED_INFLUENZA_UNTIL = date(2017, 1, 1)  # CPT 2017 revised the influenza codes from ages to dosages
 # vaccine products whose administration has a code of its own (no 90460-90474 with them)
 PRODUCT_ADMIN = {"91318": "90480", "91319": "90480", "91320": "90480", "91321": "90480", "91322": "90480"}
-INFLUENZA_PRODUCTS = {"90655", "90656", "90657", "90658", "90660", "90672", "90685", "90686", "90687", "90688"}
-PNEUMOCOCCAL_PRODUCTS = {"90670", "90671", "90677", "90732"}
+# CPT influenza and pneumococcal vaccine product codes (Medicare G0008 / G0009 administration)
+INFLUENZA_PRODUCTS = {"90630", "90653", "90654", "90655", "90656", "90657", "90658", "90660", "90661", "90662", "90664",
+                      "90666", "90667", "90668", "90672", "90673", "90674", "90682", "90685", "90686", "90687", "90688",
+                      "90689", "90694", "90756"}
+PNEUMOCOCCAL_PRODUCTS = {"90670", "90671", "90677", "90684", "90732"}
 MAX_DX = 12
 MAX_POINTERS = 4
 LATERALITY_MODIFIER = {Laterality.LEFT: "LT", Laterality.RIGHT: "RT", Laterality.BILATERAL: "50"}
@@ -69,6 +77,13 @@ PROC_REF_VERSION = "CPT/HCPCS claimflow starter list"
 MINOR_CATEGORIES = {"minor_procedure"}
 IMMUNIZATION_CATEGORIES = {"immunization_admin", "vaccine"}
 PREVENTIVE_CATEGORIES = {"preventive_new", "preventive_est", "preventive_medicare"}
+# NUCC taxonomy groupings of facilities that bill on the institutional claim (837I / UB-04):
+# hospitals and hospital units (27x, 28x), nursing and custodial care facilities (311Z custodial
+# care, 313M nursing facility/ICF, 314 skilled nursing, 315x hospice inpatient / ICF-IID), home
+# health and hospice agencies (251E, 251G). A physician group billing a hospital or ED visit has
+# its own (20x/21x/...) taxonomy: professional.
+FACILITY_TAXONOMY_PREFIXES = ("27", "28", "311Z", "313M", "314", "315", "251E", "251G")
+INSTITUTIONAL_REASON = "institutional claim (837I) is not supported yet"
 # ICD-10-CM tabular B95-B97 ("bacterial and viral infectious agents"): provided for use as
 # supplementary or additional codes to identify the agent of a disease classified elsewhere
 ADDITIONAL_ONLY_PREFIXES = ("B95", "B96", "B97")
@@ -143,6 +158,12 @@ class _OneComponent:
 _ONE = _OneComponent()
 
 
+@dataclass(frozen=True)
+class _NoAdmin:
+    admin: tuple[str, ...] = ()
+
+
+_NO_ADMIN = _NoAdmin()
 def _unavailable_code(choice: CodeSetChoice) -> str:
     """DOS_BEFORE_ICD10 for an ICD-9-CM-era date (its own outcome, not a coding failure),
     else DX_CODE_SET_UNAVAILABLE (an ICD-10-CM year that is not loaded)."""
@@ -320,21 +341,47 @@ class Coder:
             reasons.append(_reason("IMM_NO_PRODUCT_MATCH", f"CVX {code} has no vaccine product mapping", subject,
                                    list(dict.fromkeys(cands))))
             return None
-        product, conf, rule = row.product_cpt, 0.95, "IMM-CVX-001"
-        if not product:
-            age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
-            if row.age_rule is not None and age >= row.age_rule[1]:
-                product, conf, rule = row.age_rule[0], 0.93, "IMM-CVX-002"
-            else:
-                reasons.append(_reason("IMM_PRODUCT_AMBIGUOUS", f"CVX {code} ({row.description}) matches several products: {row.rationale}",
-                                       subject, list(row.candidates)))
-                return None
+        picked = self._product_for(row, px, enc)
+        if picked is None:
+            reasons.append(_reason("IMM_PRODUCT_AMBIGUOUS", f"CVX {code} ({row.description}) matches several products: {row.rationale}",
+                                   subject, list(row.candidates)))
+            return None
+        product, conf, rule = picked
         ref_row = self.ref.procedures.get(product)
         if ref_row is None:
             reasons.append(_reason("PROC_UNKNOWN_CODE", f"vaccine product {product} for CVX {code} is not in the reference list", subject))
             return None
         return _Line(product, ProcedureCodeType.CPT, ref_row.category, [], px.units, px.charge, Provenance.MAPPED, conf, rule,
                      ref_row, subject)
+
+    def _product_for(self, row, px: DocumentedProcedure, enc: EncounterEvent) -> tuple[str, float, str] | None:
+        """(product CPT, confidence, rule) for a CVX row, or None when the facts do not decide.
+
+        IMM-CVX-001 the CDC table names one product; IMM-CVX-002 the row's age rule (e.g. from
+        age 3 only the 0.5 mL influenza dose); IMM-CVX-003 the dose volume stated on the
+        vaccine or in the note ("0.25 mL" / "0.5 mL") picks the candidate of that dosage;
+        IMM-CVX-004 before 2017-01-01 the influenza candidates were told apart by age (CPT's
+        descriptors named 6-35 months and 3 years and older until they were revised to
+        dosages for 2017), so under 3 years the other candidate of an age rule applies."""
+        if row.product_cpt:
+            return row.product_cpt, 0.95, "IMM-CVX-001"
+        age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
+        if row.age_rule is not None and age >= row.age_rule[1]:
+            return row.age_rule[0], 0.93, "IMM-CVX-002"
+        text = f"{px.display or ''} {enc.note_text or ''}"
+        volumes = set(_VOLUME_RE.findall(text))
+        if len(volumes) == 1:
+            vol = volumes.pop().replace(" ", "").lower()
+            match = [c for c in row.candidates if c in self.ref.procedures
+                     and vol in self.ref.procedures[c].description.replace(" ", "").lower()]
+            if len(match) == 1:
+                return match[0], 0.93, "IMM-CVX-003"
+        if (row.age_rule is not None and len(row.candidates) == 2 and enc.date_of_service < AGE_BASED_INFLUENZA_UNTIL
+                and age < row.age_rule[1]):
+            other = [c for c in row.candidates if c != row.age_rule[0]]
+            if len(other) == 1:
+                return other[0], 0.93, "IMM-CVX-004"
+        return None
 
     def _immunizations(self, enc: EncounterEvent, lines: list[_Line], reasons: list[ReviewReason]) -> None:
         """Administration codes for the vaccines on the encounter (rule IMM-ADM-001):
@@ -345,12 +392,11 @@ class Coder:
         influenza / pneumococcal vaccines. Documented administration codes are kept."""
         vaccines = [ln for ln in lines if ln.category == "vaccine"]
         # a vaccine whose product is under review was still given: it counts for administration
-        age_now = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
         pending = []
         for px in enc.procedures:
-            if (px.system or "").strip() in CVX_SYSTEMS:
+            if (px.system or "").strip() in CVX_SYSTEMS and CVX_RE.match((px.code or "").strip()):
                 row = self.ref.cvx.get((px.code or "").strip().lstrip("0") or "0")
-                if row is not None and not row.product_cpt and not (row.age_rule and age_now >= row.age_rule[1]) and not row.admin:
+                if row is not None and not row.admin and self._product_for(row, px, enc) is None:
                     pending.append(row)
         documented_admin = [ln for ln in lines if ln.category == "immunization_admin"]
         admin_concepts = [i for i, px in enumerate(enc.procedures) if self._px_status(px) == "admin"]
@@ -362,7 +408,9 @@ class Coder:
             return
         if documented_admin:
             return
-        counsel = any(self._px_status(px) == "counsel" for px in enc.procedures)
+        # counselling by the physician/QHP: a SNOMED counselling concept, or the note says so
+        counsel = (any(self._px_status(px) == "counsel" for px in enc.procedures)
+                   or notes.counselling_documented(enc.note_text))
         age = em.age_on(enc.patient.date_of_birth, enc.date_of_service)
         medicare = enc.coverage is not None and enc.coverage.plan_type == PlanType.MEDICARE
         generic: list[_Line] = []
@@ -373,13 +421,25 @@ class Coder:
             added.append(_Line(code, ProcedureCodeType(row.code_type), row.category, [], units, None, Provenance.INFERRED,
                                conf, "IMM-ADM-001", row, "immunization"))
 
+        dose_specific = [v for v in vaccines if (self._cvx_of_line(enc, v) or _NO_ADMIN).admin]
+        dose = notes.vaccine_dose(enc.note_text) if len(dose_specific) == 1 else None
         for v in vaccines:
-            cvx_row = self._cvx_for_product(v.code)
+            cvx_row = self._cvx_of_line(enc, v)
             if v.code in PRODUCT_ADMIN:
                 add(PRODUCT_ADMIN[v.code], v.units)
             elif cvx_row is not None and cvx_row.admin:
-                reasons.append(_reason("IMM_ADMIN_AMBIGUOUS", f"{v.code}: the COVID-19 administration code depends on the dose number, "
-                                       "which the export does not carry", v.subject, list(cvx_row.admin)))
+                # IMM-ADM-002: a product- and dose-specific administration code, only from a
+                # documented dose number of the one such vaccine given
+                code = cvx_row.admin_for(dose)
+                if code is not None and code in self.ref.procedures:
+                    add(code, 1, 0.93)
+                    added[-1].rule_id = "IMM-ADM-002"
+                else:
+                    why = ("the dose number is not documented" if dose is None and len(dose_specific) == 1
+                           else "several dose-specific vaccines on one visit" if len(dose_specific) > 1
+                           else f"no administration code for dose {dose}")
+                    reasons.append(_reason("IMM_ADMIN_AMBIGUOUS", f"{v.code}: the COVID-19 administration code depends on the dose: {why}",
+                                           v.subject, list(cvx_row.admin)))
             elif medicare and v.code in INFLUENZA_PRODUCTS:
                 add("G0008", 1)
             elif medicare and v.code in PNEUMOCOCCAL_PRODUCTS:
@@ -414,6 +474,16 @@ class Coder:
             return row.status if row else None
         return None
 
+    def _cvx_of_line(self, enc: EncounterEvent, ln: _Line):
+        """The CVX row of a vaccine line mapped from CVX, else the row naming its product CPT."""
+        if ln.subject.startswith("procedure["):
+            px = enc.procedures[int(ln.subject[10:-1])]
+            if (px.system or "").strip() in CVX_SYSTEMS:
+                row = self.ref.cvx.get((px.code or "").strip().lstrip("0") or "0")
+                if row is not None:
+                    return row
+        return self._cvx_for_product(ln.code)
+
     def _cvx_for_product(self, cpt: str):
         for r in self.ref.cvx.values():
             if r.product_cpt == cpt or cpt in r.candidates:
@@ -422,8 +492,21 @@ class Coder:
 
     # --- the whole encounter ------------------------------------------------------------
 
+    @staticmethod
+    def institutional(enc: EncounterEvent) -> bool:
+        """CLM-TYPE-001: the billing provider is a facility (NUCC taxonomy grouping, see
+        FACILITY_TAXONOMY_PREFIXES): its claim is institutional (837I), not coded here."""
+        taxonomy = ((enc.billing_provider.taxonomy if enc.billing_provider else None) or "").strip().upper()
+        return bool(taxonomy) and taxonomy.startswith(FACILITY_TAXONOMY_PREFIXES)
+
     def code(self, enc: EncounterEvent, now: datetime) -> CodingResult:
         reasons: list[ReviewReason] = []
+        if self.institutional(enc):
+            reasons.append(_reason("INSTITUTIONAL_CLAIM", f"{INSTITUTIONAL_REASON}: the billing provider's taxonomy is a facility's",
+                                   "billing_provider"))
+            return CodingResult(None, CodingReviewItem(
+                encounter_id=enc.encounter_id, encounter_version=enc.version, routed_at=now, reasons=reasons,
+                confidence=0.0, proposed_diagnoses=[], proposed_service_lines=[], coder_version=CODER_VERSION))
         choice = self.ref.code_set_for(enc.date_of_service)
         dx_items: list[_Dx] = []
         for i, dx in enumerate(enc.diagnoses):
@@ -491,7 +574,7 @@ class Coder:
                                        f"diagnosis_code[{d.sequence}]", [d.code]))
         for ln in coded_lines:
             if ln.confidence < self.threshold:
-                code = "EM_LOW_CONFIDENCE" if ln.code in em.OFFICE_EM else "PROC_LOW_CONFIDENCE"
+                code = "EM_LOW_CONFIDENCE" if ln.code in em.PROBLEM_EM else "PROC_LOW_CONFIDENCE"
                 reasons.append(_reason(code, f"{ln.code} by {ln.rule_id} has confidence {ln.confidence:.2f} < {self.threshold:.2f}",
                                        f"line[{ln.line_number}]", [ln.code]))
         if reasons:
@@ -556,7 +639,7 @@ class Coder:
             lines.insert(0, _Line(d.code, ProcedureCodeType.CPT, row.category, [], 1, None, Provenance.INFERRED,
                                   d.confidence, d.rule_id, row, "visit"))
             return
-        if office or preventive:
+        if office or preventive or any(ln.code in em.ED_EM for ln in lines):
             return
         if enc.visit_type == VisitType.PREVENTIVE:
             d = em.preventive_code(status, enc.patient.date_of_birth, enc.date_of_service)
@@ -571,6 +654,18 @@ class Coder:
             return
         if enc.total_time_minutes is None and enc.mdm_level is None and lines:
             return  # e.g. a nurse-only injection or vaccine visit: no E/M to infer
+        if enc.place_of_service in em.ED_PLACES:
+            # EM-ED-001: a physician's visit in the emergency department is an ED E/M
+            # (99281-99285, no new/established distinction), levelled by MDM only
+            d = em.select_ed_level(enc.mdm_level, enc.total_time_minutes)
+            if d.code is None:
+                reasons.append(_reason("MISSING_DOCUMENTATION" if enc.mdm_level is None else "EM_UNSUPPORTED",
+                                       f"emergency department E/M: {d.reason}", "visit"))
+                return
+            row = self.ref.procedures[d.code]
+            lines.insert(0, _Line(d.code, ProcedureCodeType.CPT, row.category, [], 1, None, Provenance.INFERRED,
+                                  d.confidence, d.rule_id, row, "visit"))
+            return
         d = em.select_office_level(status, enc.total_time_minutes, enc.mdm_level)
         if d.code is None:
             code = "MISSING_DOCUMENTATION" if d.rule_id == "EM-STATUS-001" or (enc.total_time_minutes is None and enc.mdm_level is None) else "EM_UNSUPPORTED"
@@ -666,23 +761,29 @@ class Coder:
                     ln.units = 1
         minor = [ln for ln in lines if ln.category in MINOR_CATEGORIES]
         preventive = [ln for ln in lines if ln.category in PREVENTIVE_CATEGORIES]
-        for ln in lines:
-            if ln.code not in em.OFFICE_EM or "25" in ln.modifiers:
+        # NCCI: an E/M on the day of a vaccine administration code is paid only as a
+        # significant, separately identifiable service, with modifier 25 (99211 is never
+        # separately reported with an administration)
+        vaccine_admin = [ln for ln in lines if ln.category == "immunization_admin"]
+        for ln in list(lines):
+            if ln.code not in em.PROBLEM_EM or "25" in ln.modifiers:
                 continue
-            if not (minor or preventive):
+            if not (minor or preventive or (vaccine_admin and ln.code != "99211")):
                 continue
             if ln.provenance == Provenance.INFERRED and minor and not preventive:
                 # only add 25 when some documented problem is not explained by the procedure
                 proc_prefixes = tuple(p for m in minor for p in (m.row.dx_prefixes if m.row else ()))
                 separate = [d for d in dx_items if not strip_dot(d.code).startswith(proc_prefixes)] if proc_prefixes else dx_items
                 if not separate:
-                    reasons.append(_reason("EM_UNSUPPORTED", "E/M with a minor procedure but no separately identifiable problem documented",
-                                           ln.subject))
+                    # EM-GLOBAL-001: the evaluation that leads to a minor procedure is part of
+                    # the procedure's global package (NCCI policy manual ch. I; CMS global
+                    # surgery): no E/M is inferred beside it
+                    lines.remove(ln)
                     continue
             ln.modifiers.insert(0, "25")
             ln.confidence = min(ln.confidence, 0.95)
         for ln in lines:
-            if "25" in ln.modifiers and ln.code not in em.OFFICE_EM and ln.category not in PREVENTIVE_CATEGORIES:
+            if "25" in ln.modifiers and ln.code not in em.PROBLEM_EM and ln.category not in PREVENTIVE_CATEGORIES:
                 reasons.append(_reason("PROC_INVALID_MODIFIER", "modifier 25 is only valid on an E/M service", ln.subject))
 
     @staticmethod
@@ -698,7 +799,7 @@ class Coder:
         if n == 0:
             return
         for ln in lines:
-            if ln.code in em.OFFICE_EM or ln.category in PREVENTIVE_CATEGORIES or ln.row is None or not ln.row.dx_prefixes:
+            if ln.code in em.PROBLEM_EM or ln.category in PREVENTIVE_CATEGORIES or ln.row is None or not ln.row.dx_prefixes:
                 ln.pointers = list(range(1, min(n, MAX_POINTERS) + 1))
                 continue
             match = [i for i, d in enumerate(dx_items, start=1) if strip_dot(d.code).startswith(ln.row.dx_prefixes)]

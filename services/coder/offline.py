@@ -112,7 +112,10 @@ def _line_json(ln) -> dict[str, Any]:
 
 def result_line(pipe: Pipeline, enc: EncounterEvent, facts: dict[str, Any], now: datetime) -> dict[str, Any]:
     res = pipe.coder.code(enc, now)
-    self_pay = bool(facts.get("self_pay")) or (enc.coverage is not None and enc.coverage.plan_type == PlanType.SELF_PAY)
+    # the FHIR mapping says whether the export names no insurance (facts["self_pay"]); an
+    # EncounterEvent says it by carrying no coverage at all
+    no_insurance = facts["self_pay"] if "self_pay" in facts else enc.coverage is None
+    self_pay = bool(no_insurance) or (enc.coverage is not None and enc.coverage.plan_type == PlanType.SELF_PAY)
     out: dict[str, Any] = {
         "encounter_id": enc.encounter_id, "source": facts.get("source"), "resource_id": facts.get("resource_id"),
         "date_of_service": enc.date_of_service.isoformat(), "claim_type": "professional",
@@ -131,6 +134,12 @@ def result_line(pipe: Pipeline, enc: EncounterEvent, facts: dict[str, Any], now:
             out["claim"] = {"verdict": sr.outcome, "findings": [
                 {"rule_id": f.rule_id, "severity": f.severity.value, "family": f.family.value, "message": f.message}
                 for f in sr.findings]}
+    elif res.review.reasons and all(r.code == "INSTITUTIONAL_CLAIM" for r in res.review.reasons):
+        out["outcome"], out["claim_type"] = "institutional", "institutional"
+        out["codes"] = {"diagnoses": [], "service_lines": []}
+        out["review_reasons"] = [{"code": r.code, "message": r.message, "subject": r.subject, "candidates": []}
+                                 for r in res.review.reasons]
+        out["claim"] = None
     else:
         rv = res.review
         out["outcome"] = "pre-icd10" if any(r.code == "DOS_BEFORE_ICD10" for r in rv.reasons) else "review"

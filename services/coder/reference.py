@@ -82,6 +82,11 @@ class CvxRow:
     components: int
     admin: tuple[str, ...]
     rationale: str
+    # dose -> administration code ("1", "2", "3", "booster"), from ``admin`` entries "1=0001A"
+    admin_by_dose: tuple[tuple[str, str], ...] = ()
+
+    def admin_for(self, dose: int | str | None) -> str | None:
+        return dict(self.admin_by_dose).get(str(dose)) if dose is not None else None
 
 
 @dataclass(frozen=True)
@@ -187,9 +192,11 @@ class CodingReference:
             if r["age_rule"]:
                 code, _, age = r["age_rule"].partition(">=")
                 rule = (code, int(age))
+            admin = [a.partition("=") for a in r["admin"].split(";") if a]
             cvx[r["cvx"].lstrip("0") or "0"] = CvxRow(
                 r["cvx"], r["description"], r["product_cpt"], rule, tuple(c for c in r["candidates"].split(";") if c),
-                r["route"], int(r["components"] or 1), tuple(c for c in r["admin"].split(";") if c), r["rationale"])
+                r["route"], int(r["components"] or 1), tuple(c or d for d, _, c in admin), r["rationale"],
+                tuple((d, c) for d, _, c in admin if c))
         procedures = {}
         for r in _read_csv(data_dir / "procedure_codes.csv"):
             prefixes = tuple(p.replace(".", "") for p in r["dx_prefixes"].split(";") if p)

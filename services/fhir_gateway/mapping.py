@@ -64,7 +64,12 @@ patient_status
     absent history in one bundle does not prove the patient is new).
 total_time_minutes
     ``Encounter.length`` only (``period`` includes waiting time and is not documented
-    practitioner time). ``mdm_level`` and ``note_text`` are not mapped.
+    practitioner time). ``mdm_level`` is not mapped.
+note_text
+    only what the coder's immunization rules read: the ``note`` texts of the encounter's
+    completed Immunizations (e.g. "physician counselled on the vaccine's risks and
+    benefits") and, for each, ``protocolApplied.doseNumberPositiveInt`` (or a numeric
+    ``doseNumberString``) as "dose N"; None when there is none.
 diagnoses
     Encounter.diagnosis (by rank), then the Claim's diagnoses (by sequence), then
     Conditions whose ``encounter`` is this encounter, then ``Encounter.reasonCode``; each
@@ -606,13 +611,14 @@ class _Mapper:
         org = self._service_org(enc)
         status = self._patient_status(enc, pat, dos, org, rendering.npi or None)
         total_time = self._length_minutes(r, enc, warnings)
+        note_text = self._immunization_note(links["Immunization"])
 
         try:
             return EncounterEvent(
                 encounter_id=encounter_id, version=1, source_system=self.source_system, occurred_at=occurred_at,
                 patient=patient, coverage=coverage, rendering_provider=rendering, billing_provider=billing,
                 date_of_service=dos, place_of_service=pos, visit_type=visit_type, patient_status=status,
-                total_time_minutes=total_time, diagnoses=diagnoses, procedures=procedures,
+                total_time_minutes=total_time, diagnoses=diagnoses, procedures=procedures, note_text=note_text,
             )
         except ValidationError as exc:
             raise MapError("invariant", f"encounter violates the EncounterEvent contract: {safe_errors(exc)}", enc.path) from None
@@ -870,6 +876,27 @@ class _Mapper:
         return out
 
     # --- procedures --------------------------------------------------------------------
+
+    @staticmethod
+    def _immunization_note(imms: list[Entry]) -> str | None:
+        """Immunization notes and dose numbers as note text (see note_text above)."""
+        parts: list[str] = []
+        for imm in imms:
+            r = imm.resource
+            if r.get("status") not in (None, "completed"):
+                continue
+            parts += [n["text"].strip() for n in _list(r.get("note")) if isinstance(n, dict) and isinstance(n.get("text"), str)
+                      and n["text"].strip()]
+            for pa in _list(r.get("protocolApplied")):
+                if not isinstance(pa, dict):
+                    continue
+                dose = pa.get("doseNumberPositiveInt")
+                if dose is None and isinstance(pa.get("doseNumberString"), str) and pa["doseNumberString"].strip().isdigit():
+                    dose = int(pa["doseNumberString"].strip())
+                if isinstance(dose, int) and not isinstance(dose, bool) and dose >= 1:
+                    parts.append(f"dose {dose}")
+        text = ". ".join(parts)
+        return text[:4000] if text else None
 
     def _procedures(self, enc: Entry, procs: list[Entry], imms: list[Entry], claims: list[Entry], used: list[Entry], warnings: list[Issue]) -> list[DocumentedProcedure]:
         out: list[DocumentedProcedure] = []

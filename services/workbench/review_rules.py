@@ -36,6 +36,8 @@ PLAIN_WORDS = {
     "PROC_UNMAPPED_SNOMED": "A documented procedure concept has no safe CPT/HCPCS translation: choose the code.",
     "MISSING_DOCUMENTATION": "Something a claim needs was not documented: code it, or send it back to the provider.",
     "CHARGE_MISSING": "A line has no documented charge and no fee-schedule price.",
+    "INSTITUTIONAL_CLAIM": "A facility (hospital, nursing facility, home health or hospice) bills this stay on an institutional claim (837I), which is not supported yet.",
+    "IMM_ADMIN_AMBIGUOUS": "The vaccine's administration code depends on the dose number, which is not documented: state the dose.",
     "HUMAN_CODES_INVALID": "The codes submitted for this encounter failed the coder's checks: see the findings and fix them.",
 }
 

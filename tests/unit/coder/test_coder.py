@@ -180,8 +180,10 @@ def test_modifier_25_on_em_with_minor_procedure(coder):
 
 
 def test_no_separate_problem_no_em(coder):
+    # the evaluation leading to the minor procedure is in its global package: no E/M inferred
     r = coder.code(make_enc(minutes=24, dxs=[dx("L98.9", primary=True)], pxs=[px("11102")]), NOW)
-    assert "EM_UNSUPPORTED" in reason_codes(r)
+    assert r.coded is not None, reason_codes(r)
+    assert line_tokens(r) == ["11102"]
 
 
 def test_modifier_25_only_on_em(coder):

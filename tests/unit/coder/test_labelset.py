@@ -94,3 +94,8 @@ def test_the_set_is_well_formed():
     assert checked > 200
     for _, enc, _ in visits:
         EncounterEvent.model_validate(enc)
+
+
+def test_pre_icd10_outcome_in_the_labels_vocabulary():
+    assert labelset.got_outcome(_r("pre-icd10")) == "pre-ICD-10"
+    assert labelset.got_outcome(_r("review")) == "review"

@@ -239,6 +239,26 @@ def test_future_date_of_service_is_an_error_outcome():
     assert enc.status == "error" and enc.code == "invariant" and "date_of_service" in enc.reason
 
 
+def test_immunization_notes_and_dose_numbers_become_the_note_text():
+    """The coder reads counselling and the COVID-19 dose number from note_text: the mapping
+    puts Immunization.note and protocolApplied dose numbers there, nothing else."""
+    bundle = load("office-visit-with-coverage.json")
+    [ev] = map_bundle(copy.deepcopy(bundle)).events
+    assert ev.note_text is None
+    imm = {"resourceType": "Immunization", "id": "imm-1", "status": "completed",
+           "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "208"}]},
+           "patient": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000001"},
+           "encounter": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000006"},
+           "occurrenceDateTime": "2024-05-02", "note": [{"text": "Physician counseled on vaccine risks and benefits"}],
+           "protocolApplied": [{"doseNumberPositiveInt": 2}]}
+    not_done = {**copy.deepcopy(imm), "id": "imm-2", "status": "not-done", "note": [{"text": "refused"}],
+                "protocolApplied": [{"doseNumberString": "3"}]}
+    bundle["entry"] += [{"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000011", "resource": imm},
+                        {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000012", "resource": not_done}]
+    [ev] = map_bundle(bundle).events
+    assert ev.note_text == "Physician counseled on vaccine risks and benefits. dose 2"
+
+
 def _with_visit(bundle: dict, start: str, n: int) -> dict:
     enc = copy.deepcopy(bundle["entry"][2])
     enc["fullUrl"] = f"urn:uuid:00000000-0000-4000-8000-0000000008{n:02d}"
