@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 SERVICE = "workbench"
 BATCH_MAX = 500
 BATCH_WITHIN = 0.25  # seconds
+STATS_EVERY = 300.0  # seconds between refreshes of the planner's statistics (queue.refresh_planner_stats)
 
 
 def build_app(settings: Settings | None = None, **overrides) -> faust.App:
@@ -44,11 +45,13 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     config.use(settings)
     migrate()  # the read model's schema, through Django migrations (idempotent)
     from services.workbench.projection import ROUTES, apply_batch, project
+    from services.workbench.queue import refresh_planner_stats
 
     app = make_app(SERVICE, settings, **overrides)
     processor = Processor(app, SERVICE, settings=settings)
     apply = sync_to_async(project, thread_sensitive=True)
     apply_many = sync_to_async(apply_batch, thread_sensitive=True)
+    refresh_stats = sync_to_async(refresh_planner_stats, thread_sensitive=True)
 
     def handler(topic: str):
         async def handle(record, event):
@@ -64,8 +67,15 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
                supervisor_strategy=CrashingSupervisor)
     async def projector(stream):
         guard_topics(app, *specs)
+        stats_at = 0.0
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
             await project_batch(processor, routes, events, apply_many)
+            if time.monotonic() - stats_at > STATS_EVERY:
+                stats_at = time.monotonic()
+                try:
+                    await refresh_stats()
+                except Exception as exc:  # statistics only steer the planner: never stop projecting for them
+                    log.warning("planner statistics not refreshed: %s", type(exc).__name__)
 
     app.claimflow_processor = processor
     return app

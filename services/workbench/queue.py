@@ -187,3 +187,19 @@ def queue_page(params, now: datetime) -> QueuePage:
         if has_previous:
             page.previous_cursor = encode_cursor(first_s, _key(segments[first_s], first))
     return page
+
+
+def refresh_planner_stats() -> None:
+    """Give the query planner row statistics for the queue's tables (without them SQLite picks
+    the range index of a filter and sorts every match instead of walking the sort's index).
+    The projector runs this every few minutes; on PostgreSQL autovacuum does it too."""
+    from django.db import connection
+
+    tables = [ReviewItem._meta.db_table, ReviewItemReason._meta.db_table]
+    with connection.cursor() as cur:
+        if connection.vendor == "sqlite":
+            cur.execute("PRAGMA analysis_limit=2000")  # sampled: milliseconds, whatever the table size
+            for t in tables:
+                cur.execute(f'ANALYZE "{t}"')
+        elif connection.vendor == "postgresql":
+            cur.execute("ANALYZE " + ", ".join(f'"{t}"' for t in tables))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from claimflow.models import utcnow
 from claimflow.topics import CODING_RESOLUTIONS
@@ -31,8 +34,16 @@ def queue_context(q, user) -> dict:
     params = q.copy()
     for k in ("after", "before", "n"):
         params.pop(k, None)
+    href = reverse("review-item", args=["__ID__"])
+    status_words = dict(ReviewStatus.choices)
+    # the rows as plain strings, formatted here once (a template tag per cell costs more than the query)
+    rows = [{"encounter_id": it.encounter_id, "href": href.replace("__ID__", quote(it.encounter_id, safe="")),
+             "reason_codes": it.reason_codes, "payer_id": it.payer_id,
+             "date_of_service": it.date_of_service.isoformat() if it.date_of_service else "",
+             "routed_at": it.routed_at.isoformat(), "age": timesince(it.routed_at, now),
+             "confidence": f"{it.confidence:.2f}", "status": status_words.get(it.status, it.status)} for it in page.rows]
     return {
-        "page": page, "now": now, "sort": page.sort, "status": q.get("status", ReviewStatus.OPEN),
+        "page": page, "rows": rows, "now": now, "sort": page.sort, "status": q.get("status", ReviewStatus.OPEN),
         "statuses": ReviewStatus.choices, "reason_codes": sorted(review_rules.PLAIN_WORDS), "filters": q,
         "query": params.urlencode(), "can_resolve": bool(set(roles_of(user)) & set(CODING_REVIEW_WRITE)),
     }
