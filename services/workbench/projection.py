@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
-from django.db import transaction
+from types import SimpleNamespace
+
+from django.db import connection, models, transaction
 
 from claimflow import topics
 from claimflow.models import (
@@ -58,8 +60,60 @@ def _resolution_ref(c: CodedEncounter) -> str | None:
     return None
 
 
-def _fields(model) -> list[str]:
-    return [f.name for f in model._meta.concrete_fields if not f.primary_key]
+class Row(SimpleNamespace):
+    """A row the rules build (same attribute names as the model): constructing a Django model
+    instance per row costs more than writing it."""
+
+
+def _adapter(field, ops):
+    """Python value -> database parameter for one field, resolved once per model (what
+    Field.get_db_prep_save does per value, without its generic dispatch)."""
+    if isinstance(field, models.JSONField):
+        return lambda v: None if v is None else ops.adapt_json_value(v, field.encoder)
+    if isinstance(field, models.DateTimeField):
+        return ops.adapt_datetimefield_value
+    if isinstance(field, models.DateField):
+        return ops.adapt_datefield_value
+    if isinstance(field, models.DecimalField):
+        return lambda v: ops.adapt_decimalfield_value(v, field.max_digits, field.decimal_places)
+    if isinstance(field, (models.CharField, models.TextField, models.IntegerField, models.FloatField, models.BooleanField)):
+        return None  # the driver takes the Python value as it is
+    return lambda v: field.get_db_prep_save(v, connection)
+
+
+def upsert(model, rows: list, on_conflict: str = "update") -> None:
+    """``INSERT ... ON CONFLICT (pk) DO UPDATE SET every column = EXCLUDED`` (or ``DO
+    NOTHING``) as one executemany, on SQLite and PostgreSQL alike. Django's
+    ``bulk_create(update_conflicts=True)`` writes the same statement but spends most of a
+    batch preparing each field of each object; here the adapters are resolved once."""
+    if not rows:
+        return
+    ops, qn = connection.ops, connection.ops.quote_name
+    fields = list(model._meta.concrete_fields)
+    pk = model._meta.pk
+    adapters = [_adapter(f, ops) for f in fields]
+    cols = ", ".join(qn(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    if on_conflict == "update":
+        action = "DO UPDATE SET " + ", ".join(f"{qn(f.column)} = EXCLUDED.{qn(f.column)}" for f in fields if not f.primary_key)
+    else:
+        action = "DO NOTHING"
+    sql = f"INSERT INTO {qn(model._meta.db_table)} ({cols}) VALUES ({marks}) ON CONFLICT ({qn(pk.column)}) {action}"
+    params = []
+    for r in rows:
+        values = []
+        for f, adapt in zip(fields, adapters):
+            v = getattr(r, f.attname)
+            values.append(v if adapt is None or v is None else adapt(v))
+        params.append(values)
+    with connection.cursor() as cur:
+        cur.executemany(sql, params)
+
+
+_BY_ENCOUNTER = frozenset(t.name for t in (topics.ENCOUNTERS, topics.CODING_REVIEW, topics.ENCOUNTERS_CODED,
+                                             topics.CODING_RESOLUTIONS))
+_BY_CLAIM = frozenset(t.name for t in (topics.CLAIMS, topics.CLAIMS_HELD, topics.CLAIMS_STATUS))
+_RESOLUTIONS, _CODED = topics.CODING_RESOLUTIONS.name, topics.ENCOUNTERS_CODED.name
 
 
 @dataclass
@@ -79,14 +133,13 @@ class Batch:
     def load(self, events: list[tuple[str, Contract, datetime | None]]) -> None:
         enc_ids, res_ids, claim_ids = set(), set(), set()
         for topic, r, _ in events:
-            if topic in (topics.ENCOUNTERS.name, topics.CODING_REVIEW.name, topics.ENCOUNTERS_CODED.name,
-                         topics.CODING_RESOLUTIONS.name):
+            if topic in _BY_ENCOUNTER:
                 enc_ids.add(r.encounter_id)
-            if topic == topics.CODING_RESOLUTIONS.name:
+            if topic == _RESOLUTIONS:
                 res_ids.add(r.resolution_id)
-            elif topic == topics.ENCOUNTERS_CODED.name and _resolution_ref(r):
+            elif topic == _CODED and _resolution_ref(r):
                 res_ids.add(_resolution_ref(r))
-            elif topic in (topics.CLAIMS.name, topics.CLAIMS_HELD.name, topics.CLAIMS_STATUS.name):
+            elif topic in _BY_CLAIM:
                 claim_ids.add(r.claim_id)
         for ids, store, model in ((enc_ids, self.encounters, Encounter), (enc_ids, self.items, ReviewItem),
                                   (res_ids, self.resolutions, Resolution), (claim_ids, self.claims, ClaimRecord),
@@ -100,26 +153,22 @@ class Batch:
     def timeline_entry(self, key: str, encounter_id: str, claim_id: str, kind: str, at: datetime, actor: str = "",
                        detail: str = "") -> None:
         key = key[:120]
-        self.timeline[key] = TimelineEvent(event_key=key, encounter_id=encounter_id, claim_id=claim_id, kind=kind, at=at,
+        self.timeline[key] = Row(event_key=key, encounter_id=encounter_id, claim_id=claim_id, kind=kind, at=at,
                                            actor=actor[:150], detail=detail[:400])
 
     def flush(self) -> None:
         """Write every touched row: one bulk upsert per table (the caller holds the transaction)."""
         for store, name, model in ((self.encounters, "encounters", Encounter), (self.items, "items", ReviewItem),
                                    (self.claims, "claims", ClaimRecord), (self.held, "held", HeldClaimRecord)):
-            rows = [store[k] for k in sorted(self.dirty[name])]
-            if rows:
-                model.objects.bulk_create(rows, update_conflicts=True, unique_fields=[model._meta.pk.name],
-                                          update_fields=_fields(model), batch_size=500)
-        if self.new_resolutions:
-            Resolution.objects.bulk_create(list(self.new_resolutions.values()), ignore_conflicts=True, batch_size=500)
+            upsert(model, [store[k] for k in sorted(self.dirty[name])])
+        upsert(Resolution, list(self.new_resolutions.values()), on_conflict="nothing")
         if self.reasons:
             ReviewItemReason.objects.filter(item_id__in=list(self.reasons)).delete()
-            ReviewItemReason.objects.bulk_create([ReviewItemReason(item_id=i, code=c) for i, codes in self.reasons.items()
-                                                  for c in codes], batch_size=500)
-        if self.timeline:
-            TimelineEvent.objects.bulk_create(list(self.timeline.values()), update_conflicts=True, unique_fields=["event_key"],
-                                              update_fields=_fields(TimelineEvent), batch_size=500)
+            table, qn = ReviewItemReason._meta.db_table, connection.ops.quote_name
+            with connection.cursor() as cur:
+                cur.executemany(f"INSERT INTO {qn(table)} ({qn('item_id')}, {qn('code')}) VALUES (%s, %s)",
+                                [(i, c) for i, codes in self.reasons.items() for c in codes])
+        upsert(TimelineEvent, list(self.timeline.values()))
 
 
 def encounter(b: Batch, e: EncounterEvent, at: datetime | None = None) -> None:
@@ -127,7 +176,7 @@ def encounter(b: Batch, e: EncounterEvent, at: datetime | None = None) -> None:
     if cur is not None and cur.version > e.version:
         return
     payer_id = e.coverage.payer_id if e.coverage else ""
-    b.encounters[e.encounter_id] = Encounter(
+    b.encounters[e.encounter_id] = Row(
         encounter_id=e.encounter_id, version=e.version, payer_id=payer_id, payer_name=e.coverage.payer_name if e.coverage else "",
         date_of_service=e.date_of_service, place_of_service=e.place_of_service, document=e.model_dump(mode="json"),
         received_at=e.occurred_at)
@@ -144,7 +193,7 @@ def review_item(b: Batch, r: CodingReviewItem, at: datetime | None = None) -> No
         return  # the same routing again (redelivery) or an older one
     enc = b.encounters.get(r.encounter_id)
     codes = list(dict.fromkeys(x.code for x in r.reasons))
-    b.items[r.encounter_id] = ReviewItem(
+    b.items[r.encounter_id] = Row(
         encounter_id=r.encounter_id, encounter_version=r.encounter_version, routed_at=r.routed_at, status=ReviewStatus.OPEN,
         primary_reason=codes[0], reason_codes=" ".join(codes)[:400], reasons=[x.model_dump(mode="json") for x in r.reasons],
         confidence=r.confidence, proposed_diagnoses=[d.model_dump(mode="json") for d in r.proposed_diagnoses],
@@ -178,7 +227,7 @@ def coded(b: Batch, c: CodedEncounter, at: datetime | None = None) -> None:
 
 
 def _claim_record(b: Batch, cl: Claim, state: str, updated_at: datetime) -> None:
-    b.claims[cl.claim_id] = ClaimRecord(
+    b.claims[cl.claim_id] = Row(
         claim_id=cl.claim_id, encounter_id=cl.encounter_id, state=state, payer_id=cl.coverage.payer_id if cl.coverage else "",
         date_of_service=cl.date_of_service, total_charge=cl.total_charge, document=cl.model_dump(mode="json"),
         updated_at=updated_at)
@@ -202,7 +251,7 @@ def claim(b: Batch, cl: Claim, at: datetime | None = None) -> None:
 def held(b: Batch, h: HeldClaim, at: datetime | None = None) -> None:
     cl = h.claim
     _claim_record(b, cl, "held", h.held_at)
-    b.held[h.claim_id] = HeldClaimRecord(claim_id=h.claim_id, held_at=h.held_at, error_count=h.error_count,
+    b.held[h.claim_id] = Row(claim_id=h.claim_id, held_at=h.held_at, error_count=h.error_count,
                                          findings=[f.model_dump(mode="json") for f in cl.findings], open=True)
     b.dirty["held"].add(h.claim_id)
     rules = ", ".join(sorted({f.rule_id for f in cl.findings if f.severity.value == "error"}))
@@ -222,7 +271,7 @@ def status(b: Batch, s: ClaimStatusChanged, at: datetime | None = None) -> None:
 
 def resolution(b: Batch, r: CodingResolution, at: datetime | None = None) -> None:
     if b.resolutions.get(r.resolution_id) is None:  # the first write of a resolution id wins (the web app's own row)
-        b.resolutions[r.resolution_id] = b.new_resolutions[r.resolution_id] = Resolution(
+        b.resolutions[r.resolution_id] = b.new_resolutions[r.resolution_id] = Row(
             resolution_id=r.resolution_id, encounter_id=r.encounter_id, encounter_version=r.encounter_version,
             action=r.action.value, resolved_by=r.resolved_by, resolved_role=r.resolved_role, resolved_at=r.resolved_at,
             reason=r.reason,
