@@ -113,10 +113,6 @@ async def project_batch(processor: Processor, routes: dict, events: list, apply_
     processor._processing.observe((time.perf_counter() - started) / len(good))
 
 
-    app.claimflow_processor = processor
-    return app
-
-
 def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     app = build_app(settings)
