@@ -259,7 +259,7 @@ def main() -> None:
     ap.add_argument("--port-base", type=int, default=None, help="PostgreSQL on it, the projector on it + 1")
     ap.add_argument("--pg-port", type=int, default=20332)
     ap.add_argument("--projector-port", type=int, default=20333)
-    ap.add_argument("--skip", choices=["queue", "projector"], action="append", default=[])
+    ap.add_argument("--skip", choices=["queue", "queue-sqlite", "queue-postgresql", "projector"], action="append", default=[])
     ap.add_argument("--child", nargs=5, metavar=("DB_URL", "BOOTSTRAP", "ITEMS", "REQUESTS", "DATA_DIR"), help=argparse.SUPPRESS)
     ap.add_argument("--apply-child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -285,13 +285,15 @@ def main() -> None:
         broker.start()
         create_topics(Settings(kafka_bootstrap=broker.bootstrap))
         if "queue" not in a.skip:
-            result["queue_sqlite"] = run_child(["--child", f"sqlite:///{root}/queue.sqlite3", broker.bootstrap, str(a.items),
-                                                str(a.per_query), str(root / "d1")])
-            print("queue page, SQLite:", json.dumps(result["queue_sqlite"]), flush=True)
-            pg = LocalPostgres(port=a.pg_port).start()
-            result["queue_postgresql"] = run_child(["--child", pg.create_database("wbbench"), broker.bootstrap, str(a.items),
-                                                    str(a.per_query), str(root / "d2")])
-            print("queue page, PostgreSQL:", json.dumps(result["queue_postgresql"]), flush=True)
+            if "queue-sqlite" not in a.skip:
+                result["queue_sqlite"] = run_child(["--child", f"sqlite:///{root}/queue.sqlite3", broker.bootstrap, str(a.items),
+                                                    str(a.per_query), str(root / "d1")])
+                print("queue page, SQLite:", json.dumps(result["queue_sqlite"]), flush=True)
+            if "queue-postgresql" not in a.skip:
+                pg = LocalPostgres(port=a.pg_port).start()
+                result["queue_postgresql"] = run_child(["--child", pg.create_database("wbbench"), broker.bootstrap, str(a.items),
+                                                        str(a.per_query), str(root / "d2")])
+                print("queue page, PostgreSQL:", json.dumps(result["queue_postgresql"]), flush=True)
         if "projector" not in a.skip:
             result["projector_apply_sqlite"] = run_child(["--apply-child", f"sqlite:///{root}/apply.sqlite3", str(a.events),
                                                           str(root / "d3")])
