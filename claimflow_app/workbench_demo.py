@@ -40,5 +40,6 @@ def start(settings: Settings, env: dict[str, str], log_dir: Path) -> tuple[list[
                 break
         except OSError:
             time.sleep(0.5)
-    print(f"workbench: {url}  user demo, one-time password {password} (roles coder, biller, supervisor, admin)", flush=True)
+    print(f"workbench: {url}  user demo, one-time password {password} (roles coder, biller, supervisor, admin; "
+          "choose your own password at first login)", flush=True)
     return [projector, web], {"url": url, "user": "demo"}

@@ -6,3 +6,6 @@ class WorkbenchConfig(AppConfig):
     label = "workbench"
     verbose_name = "claimflow workbench"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from services.workbench import first_login  # noqa: F401  (connects the user_logged_in receiver)

@@ -19,8 +19,11 @@ def users() -> None:
 @click.argument("name")
 @click.option("--role", "roles", type=click.Choice(ROLES), multiple=True, required=True, help="repeat for several roles")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input instead of generating one")
-def users_add(name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
-    """Create (or reset) user NAME with the given role(s); prints a generated one-time password."""
+@click.option("--no-forced-change", is_flag=True,
+              help="do not make the user change this password at first login (accounts whose password its owner chose)")
+def users_add(name: str, roles: tuple[str, ...], password_stdin: bool, no_forced_change: bool) -> None:
+    """Create (or reset) user NAME with the given role(s); prints a generated one-time password,
+    which the user must change at first login before any other page."""
     from services.workbench.django_setup import migrate
 
     migrate()
@@ -38,9 +41,14 @@ def users_add(name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
     user.is_active = True
     user.save()
     user.groups.set(Group.objects.filter(name__in=roles))
+    from services.workbench.models import PasswordState
+
+    PasswordState.objects.update_or_create(user=user, defaults={"must_change": not no_forced_change, "changed_at": None})
     click.echo(f"{'created' if created else 'updated'} user {name} with role(s) {', '.join(roles)}")
     if not password_stdin:
-        click.echo(f"one-time password: {password}")
+        click.echo(f"one-time password: {password} (to be changed at first login)")
+    elif not no_forced_change:
+        click.echo("the password must be changed at first login")
 
 
 @click.group()

@@ -48,12 +48,13 @@ class ReviewItem(models.Model):
     resolution_id = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
+        # one index per sort, each ending in the encounter id (the keyset tie-break) so a page is
+        # one index range scan (services.workbench.queue); payer and reason filters have their own
         indexes = [
-            models.Index(fields=["status", "routed_at"], name="review_status_age"),
-            models.Index(fields=["status", "payer_id", "routed_at"], name="review_status_payer"),
-            models.Index(fields=["status", "date_of_service"], name="review_status_dos"),
-            models.Index(fields=["status", "primary_reason", "routed_at"], name="review_status_reason"),
-            models.Index(fields=["status", "confidence"], name="review_status_conf"),
+            models.Index(fields=["status", "routed_at", "encounter_id"], name="review_q_age"),
+            models.Index(fields=["status", "payer_id", "routed_at", "encounter_id"], name="review_q_payer"),
+            models.Index(fields=["status", "date_of_service", "encounter_id"], name="review_q_dos"),
+            models.Index(fields=["status", "confidence", "encounter_id"], name="review_q_conf"),
         ]
 
     @property
@@ -308,3 +309,12 @@ class RemittanceRecord(models.Model):
     remittance_date = models.DateField()
     document = models.JSONField(default=dict)
     received_at = models.DateTimeField()
+
+class PasswordState(models.Model):
+    """Whether a user must choose a new password before any other page: set by
+    ``claimflow users add`` (the password it printed or was given is one-time), cleared when
+    the person changes it (services.workbench.first_login)."""
+
+    user = models.OneToOneField("auth.User", on_delete=models.CASCADE, primary_key=True, related_name="password_state")
+    must_change = models.BooleanField(default=True)
+    changed_at = models.DateTimeField(null=True)

@@ -3,67 +3,50 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
-
+from urllib.parse import quote
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from claimflow.models import utcnow
 from claimflow.topics import CODING_RESOLUTIONS
 from services.coder.icd10 import fiscal_year
 from services.workbench import codes, review_rules
 from services.workbench.access import CODING_REVIEW_READ, CODING_REVIEW_WRITE, requires, roles_of
-from services.workbench.models import Encounter, Resolution, ReviewItem, ReviewItemReason, ReviewStatus
+from services.workbench.models import Encounter, Resolution, ReviewItem, ReviewStatus
 from services.workbench.publish import PublishError, publish
+from services.workbench.queue import queue_page
 
 log = logging.getLogger("claimflow.workbench")
-PAGE_SIZE = 50
-SORTS = {"age": "routed_at", "-age": "-routed_at", "dos": "date_of_service", "-dos": "-date_of_service",
-         "payer": "payer_id", "confidence": "confidence", "-confidence": "-confidence"}
-
-
-def _date(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 @requires(CODING_REVIEW_READ, "queue", action="list")
 def queue(request):
-    q = request.GET
-    status = q.get("status", ReviewStatus.OPEN)
-    items = ReviewItem.objects.filter(status=status)
-    if q.get("reason"):
-        items = items.filter(encounter_id__in=ReviewItemReason.objects.filter(code=q["reason"]).values("item_id"))
-    if q.get("payer"):
-        items = items.filter(payer_id=q["payer"])
-    if _date(q.get("dos_from")):
-        items = items.filter(date_of_service__gte=_date(q["dos_from"]))
-    if _date(q.get("dos_to")):
-        items = items.filter(date_of_service__lte=_date(q["dos_to"]))
-    try:
-        min_age_days = int(q.get("min_age_days") or 0)
-    except ValueError:
-        min_age_days = 0
-    if min_age_days > 0:
-        items = items.filter(routed_at__lte=timezone.now() - timedelta(days=min_age_days))
-    sort = q.get("sort", "age") if q.get("sort", "age") in SORTS else "age"
-    items = items.order_by(SORTS[sort], "encounter_id").only(
-        "encounter_id", "encounter_version", "routed_at", "status", "primary_reason", "reason_codes", "confidence",
-        "payer_id", "date_of_service")
-    page = Paginator(items, PAGE_SIZE).get_page(q.get("page"))
+    return render(request, "workbench/queue.html", queue_context(request.GET, request.user))
+
+
+def queue_context(q, user) -> dict:
+    """The queue page's context (keyset-paginated rows, filters, links); services.workbench.queue."""
+    now = timezone.now()
+    page = queue_page(q, now)
     params = q.copy()
-    params.pop("page", None)
-    return render(request, "workbench/queue.html", {
-        "page": page, "now": timezone.now(), "sort": sort, "status": status, "statuses": ReviewStatus.choices,
-        "reason_codes": sorted(review_rules.PLAIN_WORDS), "filters": q, "query": params.urlencode(),
-        "can_resolve": bool(set(roles_of(request.user)) & set(CODING_REVIEW_WRITE)),
-    })
+    for k in ("after", "before", "n"):
+        params.pop(k, None)
+    href = reverse("review-item", args=["__ID__"])
+    status_words = dict(ReviewStatus.choices)
+    # the rows as plain strings, formatted here once (a template tag per cell costs more than the query)
+    rows = [{"encounter_id": it.encounter_id, "href": href.replace("__ID__", quote(it.encounter_id, safe="")),
+             "reason_codes": it.reason_codes, "payer_id": it.payer_id,
+             "date_of_service": it.date_of_service.isoformat() if it.date_of_service else "",
+             "routed_at": it.routed_at.isoformat(), "age": timesince(it.routed_at, now),
+             "confidence": f"{it.confidence:.2f}", "status": status_words.get(it.status, it.status)} for it in page.rows]
+    return {
+        "page": page, "rows": rows, "now": now, "sort": page.sort, "status": q.get("status", ReviewStatus.OPEN),
+        "statuses": ReviewStatus.choices, "reason_codes": sorted(review_rules.PLAIN_WORDS), "filters": q,
+        "query": params.urlencode(), "can_resolve": bool(set(roles_of(user)) & set(CODING_REVIEW_WRITE)),
+    }
 
 
 def _item_context(request, item: ReviewItem, form_values: dict | None = None, errors: list[str] | None = None) -> dict:

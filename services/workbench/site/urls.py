@@ -4,10 +4,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from services.workbench import views_audit, views_claims, views_dashboard, views_review, views_worklist
+from services.workbench.first_login import FirstLoginPasswordChangeView
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="workbench/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/change/", FirstLoginPasswordChangeView.as_view(), name="password-change"),
     path("", views_review.queue, name="queue"),
     path("review/<str:encounter_id>/", views_review.item, name="review-item"),
     path("review/<str:encounter_id>/resolve/", views_review.resolve, name="review-resolve"),

@@ -115,8 +115,12 @@ def start_stack(pipe, db_url: str, name: str, users: dict[str, tuple[str, ...]])
     return Stack(pipe, env, projector, web, db_url)
 
 
-def add_user(env: dict[str, str], name: str, *roles: str) -> None:
+def add_user(env: dict[str, str], name: str, *roles: str, forced_change: bool = False) -> None:
+    """A user with PASSWORD; ``forced_change`` keeps the first-login password change (the
+    tests' other users skip it so each test logs in with one request)."""
     args = [sys.executable, "-m", "claimflow_app.cli", "users", "add", name, "--password-stdin"]
+    if not forced_change:
+        args.append("--no-forced-change")
     for r in roles:
         args += ["--role", r]
     subprocess.run(args, input=PASSWORD + "\n", text=True, check=True, capture_output=True, env={**os.environ, **env}, timeout=300)

@@ -153,3 +153,23 @@ def test_coder_overrides_a_synthea_item_and_the_claim_follows(stack, browser, sh
     browser.get(f"{base}/audit/access/?user=bob")
     assert "denied" in browser.page_source
     shot(browser, "access-audit")
+
+
+def test_a_new_user_changes_the_one_time_password_first(stack, browser):
+    from selenium.webdriver.common.by import By
+
+    from tests.integration.workbench.stack import add_user
+
+    add_user(stack.env, "fran", "coder", forced_change=True)
+    login(browser, stack.base, "fran")
+    browser.get(f"{stack.base}/claims/held/")
+    wait(lambda: "/password/change/" in browser.current_url and browser.find_elements(By.ID, "forced-change"),
+         "the forced password change")
+    browser.find_element(By.ID, "id_old_password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "id_new_password1").send_keys("fran's own long passphrase 42")
+    browser.find_element(By.ID, "id_new_password2").send_keys("fran's own long passphrase 42")
+    browser.find_element(By.ID, "password-change-submit").click()
+    wait(lambda: "/password/change/" not in browser.current_url and "Coding review queue" in browser.page_source,
+         "the queue after the change")
+    browser.get(f"{stack.base}/claims/held/")
+    assert "/password/change/" not in browser.current_url
