@@ -652,16 +652,36 @@ class Processor:
         stream.enable_acks = False
         queue = getattr(stream.channel, "queue", None)
         drained = queue.empty if queue is not None else (lambda: True)  # nothing more is waiting
+        limit, window = self.batch_max_records, self.batch_max_seconds
+        events = stream.events().__aiter__()
         batch: list = []
         opened = 0.0
-        limit, window = self.batch_max_records, self.batch_max_seconds
-        async for event in stream.events():
-            if not batch:
-                opened = time.monotonic()
-            batch.append(event)
-            if len(batch) >= limit or drained() or time.monotonic() - opened >= window:
-                events, batch = batch, []
-                await self.process_batch(events, route_of, handle_batch, stream)
+        upcoming = None  # the stream's next event, awaited in a task so an open batch never waits on it
+        try:
+            while True:
+                if upcoming is None:
+                    upcoming = asyncio.ensure_future(events.__anext__())
+                if batch:
+                    left = 0.0 if drained() else max(0.0, window - (time.monotonic() - opened))
+                    done, _ = await asyncio.wait({upcoming}, timeout=left)
+                    if not done:  # nothing more came in time: handle what we have
+                        closed, batch = batch, []
+                        await self.process_batch(closed, route_of, handle_batch, stream)
+                        continue
+                try:
+                    event = await upcoming
+                except StopAsyncIteration:
+                    return  # the stream stopped: an unhandled batch is read again after the restart
+                upcoming = None
+                if not batch:
+                    opened = time.monotonic()
+                batch.append(event)
+                if len(batch) >= limit:
+                    closed, batch = batch, []
+                    await self.process_batch(closed, route_of, handle_batch, stream)
+        finally:
+            if upcoming is not None and not upcoming.done():
+                upcoming.cancel()
 
     async def run(self, stream, spec: TopicSpec, model: type[Contract], handler: Handler,
                   handle_batch: BatchHandler | None = None) -> None:
