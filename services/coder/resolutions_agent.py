@@ -70,10 +70,12 @@ class ReviewPending:
 
 def install(app: faust.App, processor: Processor, reference: CodingReference) -> tuple[ReviewPending, learning.LearnedStore]:
     """Declare the review-pending and learned-codes tables and the resolutions agent on the coder's app."""
-    table = app.Table(topics.REVIEW_PENDING.table, default=None, partitions=partitions_of(topics.REVIEW_PENDING.source))
+    # both through the record loop's batch overlay: a later record of a batch sees an earlier one's writes,
+    # and nothing reaches the tables before the batch's outputs are acknowledged
+    table = processor.table(app.Table(topics.REVIEW_PENDING.table, default=None, partitions=partitions_of(topics.REVIEW_PENDING.source)))
     pending = ReviewPending(table)
     n = partitions_of(topics.LEARNED_CODES.source)
-    learned = learning.LearnedStore(app.Table(topics.LEARNED_CODES.table, default=None, partitions=n, use_partitioner=True), n)
+    learned = learning.LearnedStore(processor.table(app.Table(topics.LEARNED_CODES.table, default=None, partitions=n, use_partitioner=True)), n)
 
     async def handle(res: CodingResolution, event) -> Result:
         entry = pending.get(res.encounter_id)
