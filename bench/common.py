@@ -74,10 +74,14 @@ def load_records(path: Path) -> dict[str, list[tuple[str, bytes, bytes]]]:
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    """Nearest-rank percentile of an ascending list (q in 0..100): the value at rank
+    ceil(q/100 * n). (The earlier round(x + 0.5) rounded half to even, so p99 of 100
+    values was the maximum.)"""
+    import math
+
     if not sorted_values:
         return float("nan")
-    k = max(0, min(len(sorted_values) - 1, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values) - 1e-9) - 1))
     return sorted_values[k]
 
 

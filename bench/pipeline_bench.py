@@ -47,8 +47,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import common
-from common import (REFDATA_DIR, REPO, VAR_BENCH, batch_report, ensure_refdata, histogram_summary, load_records, percentile,
-                    proc_memory, ratio, rss_growth)
+from common import (REFDATA_DIR, REPO, VAR_BENCH, batch_report, clone_records, ensure_refdata, histogram_summary, load_records,
+                    metric_series_count, percentile, proc_memory, ratio, rss_growth)
 
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
