@@ -15,17 +15,23 @@ One run measures, on this machine (core count in the output):
    * saturation: N encounters published as fast as possible; encounters/s from the first
      publish to the last claim outcome (distinct encounter ids on claims.v1 +
      claims.held.v1 + coding.review.v1) seen by a consumer in this process;
-   * latency at a fixed offered load (--rate, default 20% of the measured saturation) for
+   * latency at fixed offered loads (--rate, or --latency-fractions of the measured saturation, 0.2,0.5) for
      --latency-seconds, paced publishing: per encounter, publisher wall clock at send ->
      (a) wall clock when this process's consumer receives the outcome (headline), and
      (b) the outcome record's timestamp (CreateTime stamped by the emitting service's
      producer at send; same host clock);
    * memory: VmRSS and VmHWM (/proc/<pid>/status) of every service process after start-up
      (reference data loaded, idle) and after the run, and of the broker JVM.
+   * batch size achieved: each service's claimflow_batch_records histogram from /metrics.
+4. null pipeline (bench/null_pipeline.py): the same four processes, topics, hops and
+   partition counts, handlers that decode and forward; end to end / null pipeline.
+5. baseline (--baseline-repo PATH): the same end-to-end load against another checkout and
+   its own venv, same broker, same run; end to end / baseline.
+6. adjudicator memory: VmRSS while the adjudicator alone works through --adj-claims claims.
 
 Writes var/bench/pipeline-<timestamp>.json and var/bench/latest.json.
 
-    .venv/bin/python bench/pipeline_bench.py [--n 20000] [--m 5000] [--rate R] [--latency-seconds 30]
+    .venv/bin/python bench/pipeline_bench.py [--n 20000] [--m 5000] [--rate R] [--latency-seconds 30] [--baseline-repo PATH]
 
 Ports: Kafka 23092 (controller 23093), services 23100.. (below the ephemeral port range) (flags). Every process started
 here is stopped in finally blocks. Records are synthetic; nothing logged is PHI."""
