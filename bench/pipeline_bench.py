@@ -238,7 +238,7 @@ class Bench:
     def scrubber_argv(self) -> list[str]:
         return [str(REPO / "bench" / "run_service.py"), "scrubber", "--refdata", str(self.args.refdata)]
 
-    def wait_ready(self, p: ServiceProcess, port: int, timeout: float = 180.0) -> None:
+    def wait_ready(self, p: ServiceProcess, port: int, timeout: float = 600.0) -> None:
         wait_healthy(p.service, port, timeout=timeout, proc=p)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -706,6 +706,8 @@ def render(r: dict) -> str:
             L.append("  per-stage processes at completion (RSS / HWM): " + ", ".join(
                 f"{n} {row['stage']['memory']['rss_mib']:.0f}/{row['stage']['memory']['hwm_mib']:.0f}, null {row['null']['memory']['rss_mib']:.0f}"
                 for n, row in st.items()))
+    for phase, err in (r.get("errors") or {}).items():
+        L.append(f"PHASE {phase} FAILED: {err}")
     return "\n".join(L)
 
 
@@ -810,14 +812,17 @@ def main() -> int:
             report["stages"] = {}
             for name in ("coder", "scrubber", "adjudicator"):
                 report["stages"][name] = bench.stage(name, records[name])
-        if "null" in phases:
-            report["e2e_null"] = bench.e2e("null")
-        if "e2e" in phases:
-            report["e2e"] = bench.e2e("real")
-        if "baseline" in phases:
-            report["e2e_baseline"] = bench.e2e("baseline")
-        if "adjmem" in phases:
-            report["adjudicator_memory"] = bench.adjudicator_memory(load_records(inputs_path)["adjudicator"])
+        for phase, key, run in (("null", "e2e_null", lambda: bench.e2e("null")), ("e2e", "e2e", lambda: bench.e2e("real")),
+                                ("baseline", "e2e_baseline", lambda: bench.e2e("baseline")),
+                                ("adjmem", "adjudicator_memory", lambda: bench.adjudicator_memory(load_records(inputs_path)["adjudicator"]))):
+            if phase not in phases:
+                continue
+            try:
+                report[key] = run()
+            except Exception as exc:  # keep the other phases' figures; the error is in the report
+                log(f"phase {phase} failed: {exc!r}")
+                report.setdefault("errors", {})[phase] = repr(exc)
+                bench.stop_all()
         report["ratios"] = headline_ratios(report)
     finally:
         bench.close()
