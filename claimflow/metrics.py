@@ -25,7 +25,7 @@ DEAD_LETTERS = Counter(
 )
 PROCESSING_SECONDS = Histogram(
     "claimflow_processing_seconds",
-    "Time to process one consumed record, from decode to produce, in seconds.",
+    "Time to process one consumed record, from decode to acknowledged outputs (its batch's time), in seconds.",
     ["service"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
@@ -34,6 +34,12 @@ END_TO_END_SECONDS = Histogram(
     "Age of a consumed record (now minus its Kafka timestamp) when processing finishes, in seconds.",
     ["service"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+BATCH_RECORDS = Histogram(
+    "claimflow_batch_records",
+    "Records handled together in one batch of the record loop (one acknowledgement wait), by service.",
+    ["service"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
 )
 CONSUMER_LAG = Gauge(
     "claimflow_consumer_lag_records",

@@ -1,15 +1,19 @@
 """The thin Faust shell every service shares: app factory, raw topics from the registry,
-/metrics and /healthz pages, and the record loop that applies the error contract
-(decode -> validate -> rules -> produce; poison input to dlq.<service>.v1 with its
-original bytes; transient Kafka errors propagate so the record is retried)."""
+/metrics and /healthz pages, and the batched record loop that applies the error contract
+(decode -> validate -> rules -> produce -> acks -> tables -> handled; poison input to
+dlq.<service>.v1 with its original bytes; transient Kafka errors propagate so the batch
+is retried). See ``Processor``."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import logging
+import os
+import signal
 import time
 import traceback
+import weakref
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 from weakref import WeakSet
@@ -17,6 +21,7 @@ from weakref import WeakSet
 import faust
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaDriverProducer
+from faust.streams import _current_event  # the event a table write belongs to (its changelog partition)
 from faust.types import TP as FaustTP
 from pydantic import ValidationError
 
@@ -25,6 +30,7 @@ from claimflow.codec import Codec, DecodeError
 from claimflow.dlq import PoisonMessage, Stage, dead_letter_headers
 from claimflow.models import Contract, safe_errors
 from claimflow.settings import Settings, get_settings
+from claimflow.staging import Overlay, StagedTable, staging
 from claimflow.topics import DLQ_BY_SERVICE, TopicSpec, partitions_of
 
 log = logging.getLogger("claimflow")
@@ -358,21 +364,82 @@ class Output:
     record: Contract
 
 
+@dataclass(frozen=True)
+class Forward:
+    """An output that is a consumed record's original bytes under a new key (a re-key hop:
+    nothing is re-serialised)."""
+
+    topic: TopicSpec
+    key: str
+    value: bytes
+
+
 @dataclass
 class Result:
     """What a handler decided: records to produce, and state to record once they are
-    acknowledged by the broker (so a crash can duplicate an output, never lose one)."""
+    acknowledged by the broker (so a crash can duplicate an output, never lose one).
 
-    outputs: list[Output]
+    ``after_delivery`` must only read and write tables wrapped by ``Processor.table``: it is
+    run once when the record is handled, on the batch's overlay (so later records of the
+    batch see its effects), and once more on the real tables after the batch's outputs are
+    acknowledged."""
+
+    outputs: list[Output | Forward]
     after_delivery: Callable[[], None] | None = None
 
 
 Handler = Callable[[Any, Any], Awaitable["Result | Iterable[Output]"]]
+# handle_batch(items) -> one result per item, same order: items are (record, event) pairs of
+# decoded, validated records (poison input is already set aside for the dead-letter topic)
+BatchHandler = Callable[[list[tuple[Any, Any]]], Awaitable[list["Result | Iterable[Output]"]]]
+Route = tuple[TopicSpec, type[Contract], Handler]
+
+
+@dataclass
+class _Handled:
+    """One record of a batch after its handler ran: what to send, what to write, or why it
+    is dead-lettered."""
+
+    event: Any
+    encoded: list[tuple[Any, bytes, bytes]]
+    after_delivery: Callable[[], None] | None = None
+    poison: PoisonMessage | None = None
 
 
 class Processor:
     """Decodes, validates, runs a handler and produces its outputs for one service,
-    following the dead-letter contract for anything that can never succeed."""
+    following the dead-letter contract for anything that can never succeed.
+
+    The record loop works in batches (``run`` / ``run_routes``): it collects up to
+    ``batch_max_records`` records, for at most ``batch_max_ms`` milliseconds, and closes the
+    batch early as soon as no further record is waiting in the stream's queue (so a record
+    never waits for company at low load). For each batch:
+
+    1. decode and validate every record (poison input is set aside for dlq.<service>.v1);
+    2. run the handler of each record in order with an in-batch state overlay: tables
+       wrapped with ``Processor.table`` read the writes staged by earlier records of the
+       batch (a handler's ``Result.after_delivery`` runs on the overlay right away); a rule
+       that throws, or a record whose outputs cannot be encoded, is dead-lettered and its
+       staged writes are undone;
+    3. send every output and every dead letter;
+    4. await all of their acknowledgements once;
+    5. write the tables (each ``after_delivery`` again, in order, on the real tables, with
+       the record as Faust's current event so its changelog partition is the record's);
+    6. only then mark the records handled, so the commit guard (HandledOnlyConsumer) may
+       commit them.
+
+    A failure in steps 3-5 (a produce error, a broker that does not acknowledge) raises out
+    of the loop and crashes the agent like a SIGKILL would: no record of the batch is marked
+    handled, so nothing is committed past an unacknowledged output, and the batch is read
+    again (idempotent consumers absorb the duplicates).
+
+    A service can take a whole batch at once by passing ``handle_batch`` to ``run`` or
+    ``run_routes``: ``async def handle_batch(items: list[tuple[record, event]]) ->
+    list[Result | Iterable[Output]]``, one result per item in the same order (``items`` are
+    the batch's decoded, validated records in consumption order). It runs in step 2 (on the
+    overlay) instead of the per-record handlers. If it raises, its staged writes are undone
+    and the batch is handled again record by record through the per-record handlers, so that
+    only a record that fails on its own is dead-lettered."""
 
     def __init__(self, app: faust.App, service: str, codec: Codec | None = None, settings: Settings | None = None):
         self.app = app
@@ -382,17 +449,26 @@ class Processor:
         self.dlq = raw_topic(app, DLQ_BY_SERVICE[service])
         # a dead letter's value must fit one produce request with room for key and headers
         self.dead_letter_value_limit = int(app.conf.producer_max_request_size) - 65_536
+        self.batch_max_records = max(1, int(self.settings.batch_max_records))
+        self.batch_max_seconds = max(0.0, float(self.settings.batch_max_ms) / 1000.0)
         self._topics: dict[str, Any] = {}
         # metric children resolved once (labels() takes a lock and a dict lookup per call)
         self._out_counters: dict[str, Any] = {}
         self._in_ok = metrics.RECORDS_IN.labels(service, "ok")
         self._processing = metrics.PROCESSING_SECONDS.labels(service)
         self._end_to_end = metrics.END_TO_END_SECONDS.labels(service)
+        self._batch_records = metrics.BATCH_RECORDS.labels(service)
+        self._batches = 0
+        self._kill_in_batch = self.settings.fault_kill_in_batch
 
     def topic(self, spec: TopicSpec):
         if spec.name not in self._topics:
             self._topics[spec.name] = raw_topic(self.app, spec)
         return self._topics[spec.name]
+
+    def table(self, table: Any) -> StagedTable:
+        """``table`` (a Faust table) read and written through the record loop's batch overlay."""
+        return StagedTable(table)
 
     def decode(self, value: bytes | None, spec: TopicSpec, model: type[Contract]) -> Contract:
         if value is None:
@@ -408,9 +484,12 @@ class Processor:
         except ValidationError as exc:
             raise PoisonMessage(Stage.VALIDATE, safe_errors(exc), "ValidationError") from None
 
-    def encode(self, outputs: Iterable[Output]) -> list[tuple[Any, bytes, bytes]]:
+    def encode(self, outputs: Iterable[Output | Forward]) -> list[tuple[Any, bytes, bytes]]:
         encoded = []
         for out in outputs:
+            if isinstance(out, Forward):
+                encoded.append((self.topic(out.topic), out.key.encode(), out.value))
+                continue
             try:
                 body = self.codec.encode(out.topic.value, out.record.to_avro())
             except Exception as exc:  # fastavro ValueError/TypeError: a record our rules built is not writable
@@ -418,7 +497,9 @@ class Processor:
             encoded.append((self.topic(out.topic), out.key.encode(), body))
         return encoded
 
-    async def dead_letter(self, event, poison: PoisonMessage) -> None:
+    async def dead_letter(self, event, poison: PoisonMessage):
+        """Send ``event``'s original bytes to dlq.<service>.v1; returns the send's
+        acknowledgement future."""
         msg = event.message
         headers = dead_letter_headers(
             topic=msg.topic,
@@ -437,18 +518,86 @@ class Processor:
             headers += [("dlq.value.omitted", b"true"), ("dlq.value.bytes", str(len(value)).encode()),
                         ("dlq.value.sha256", hashlib.sha256(value).hexdigest().encode())]
             value = None
-        await self.dlq.send(key=msg.key, value=value, headers=headers, timestamp=msg.timestamp)
+        fut = await self.dlq.send(key=msg.key, value=value, headers=headers, timestamp=msg.timestamp)
         metrics.DEAD_LETTERS.labels(self.service, poison.stage.value).inc()
         metrics.RECORDS_IN.labels(self.service, "dead_lettered").inc()
         log.warning(
             "dead-lettered %s[%d]@%d stage=%s error=%s",
             msg.topic, msg.partition, msg.offset, poison.stage.value, poison.error_class,
         )
+        return fut
+
+    # --- the record loop ------------------------------------------------------------------
 
     async def handle_event(self, event, spec: TopicSpec, model: type[Contract], handler: Handler) -> None:
+        """One record as a batch of one (the caller acknowledges the event)."""
+        await self.process_batch([event], lambda _e: (spec, model, handler))
+
+    async def process_batch(self, events: list, route_of: Callable[[Any], Route],
+                            handle_batch: BatchHandler | None = None, stream=None) -> None:
+        """Steps 1-6 of the class docstring for ``events``; ``stream`` (if given) is told
+        each event is done once it is marked handled."""
         started = time.perf_counter()
+        handled: list[_Handled] = []
+        decoded: list[tuple[Any, Contract, Handler]] = []
+        for event in events:
+            spec, model, handler = route_of(event)
+            try:
+                decoded.append((event, self.decode(event.value, spec, model), handler))
+            except PoisonMessage as poison:
+                handled.append(_Handled(event, [], poison=poison))
+        overlay = Overlay()
+        with staging(overlay):
+            if handle_batch is not None and decoded:
+                mark = overlay.mark()
+                try:
+                    handled += await self._run_batch_handler(handle_batch, decoded)
+                except _BatchFailed:
+                    overlay.rollback(mark)
+                    handled += [await self._run_one(overlay, *item) for item in decoded]
+            else:
+                for item in decoded:
+                    handled.append(await self._run_one(overlay, *item))
+
+        pending = []
+        for h in handled:
+            if h.poison is not None:
+                pending.append(await self.dead_letter(h.event, h.poison))
+                continue
+            for topic, key, body in h.encoded:
+                pending.append(await topic.send(key=key, value=body))
+                self._records_out(topic).inc()
+        self._batches += 1
+        if self._kill_in_batch is not None and len(events) >= 2 and pending and self._batches >= self._kill_in_batch:
+            _kill_self(self.service, events)
+        for fut in pending:
+            await fut  # a produce failure raises here: nothing of this batch is marked handled
+
+        with staging(None):
+            for h in handled:
+                if h.after_delivery is not None:
+                    token = _current_event.set(weakref.ref(h.event))
+                    try:
+                        h.after_delivery()
+                    finally:
+                        _current_event.reset(token)
+
+        elapsed = time.perf_counter() - started
+        now = time.time()
+        self._batch_records.observe(len(events))
+        for h in handled:
+            self._mark_handled(h.event.message)
+            if stream is not None:
+                await stream.ack(h.event)
+            if h.poison is None:
+                self._in_ok.inc()
+                self._processing.observe(elapsed)
+                if h.event.message.timestamp:
+                    self._end_to_end.observe(max(0.0, now - h.event.message.timestamp))
+
+    async def _run_one(self, overlay: Overlay, event, record: Contract, handler: Handler) -> _Handled:
+        mark = overlay.mark()
         try:
-            record = self.decode(event.value, spec, model)
             try:
                 result = await handler(record, event)
                 if not isinstance(result, Result):
@@ -456,29 +605,43 @@ class Processor:
             except PoisonMessage:
                 raise
             except Exception as exc:  # a rule failed on this record: it will fail again on retry
-                # exception messages can quote input values (pydantic does): log the class and
-                # the code path only, never the message
-                log.error("rules failed on %s[%d]@%d: %s\n%s", event.message.topic, event.message.partition, event.message.offset,
-                          type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-                raise PoisonMessage(Stage.RULES, f"{type(exc).__name__} in {self.service} rules", type(exc).__name__) from None
+                raise self._rules_failed(event, exc) from None
             encoded = self.encode(result.outputs)
+            if result.after_delivery is not None:
+                try:
+                    result.after_delivery()  # on the overlay: later records of the batch see it
+                except Exception as exc:  # noqa: BLE001
+                    raise self._rules_failed(event, exc) from None
         except PoisonMessage as poison:
-            await self.dead_letter(event, poison)
-            self._mark_handled(event.message)
-            return
-        pending = []
-        for topic, key, body in encoded:
-            pending.append(await topic.send(key=key, value=body))
-            self._records_out(topic).inc()
-        if result.after_delivery is not None:
-            for fut in pending:
-                await fut
-            result.after_delivery()
-        self._mark_handled(event.message)
-        self._in_ok.inc()
-        self._processing.observe(time.perf_counter() - started)
-        if event.message.timestamp:
-            self._end_to_end.observe(max(0.0, time.time() - event.message.timestamp))
+            overlay.rollback(mark)
+            return _Handled(event, [], poison=poison)
+        return _Handled(event, encoded, result.after_delivery)
+
+    async def _run_batch_handler(self, handle_batch: BatchHandler, decoded) -> list[_Handled]:
+        try:
+            results = list(await handle_batch([(record, event) for event, record, _ in decoded]))
+            if len(results) != len(decoded):
+                raise ValueError(f"handle_batch returned {len(results)} results for {len(decoded)} records")
+            out = []
+            for (event, _, _), result in zip(decoded, results):
+                if not isinstance(result, Result):
+                    result = Result(list(result))
+                encoded = self.encode(result.outputs)
+                if result.after_delivery is not None:
+                    result.after_delivery()
+                out.append(_Handled(event, encoded, result.after_delivery))
+            return out
+        except Exception as exc:  # noqa: BLE001 - retried record by record
+            log.warning("%s batch handler failed on %d records (%s): handling them one by one",
+                        self.service, len(decoded), type(exc).__name__)
+            raise _BatchFailed() from None
+
+    def _rules_failed(self, event, exc: Exception) -> PoisonMessage:
+        # exception messages can quote input values (pydantic does): log the class and
+        # the code path only, never the message
+        log.error("rules failed on %s[%d]@%d: %s\n%s", event.message.topic, event.message.partition, event.message.offset,
+                  type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+        return PoisonMessage(Stage.RULES, f"{type(exc).__name__} in {self.service} rules", type(exc).__name__)
 
     def _mark_handled(self, message) -> None:
         if self.settings.trace_offsets:
@@ -492,17 +655,34 @@ class Processor:
             counter = self._out_counters[name] = metrics.RECORDS_OUT.labels(self.service, name)
         return counter
 
-    async def run(self, stream, spec: TopicSpec, model: type[Contract], handler: Handler) -> None:
-        guard_topics(self.app, spec)
+    async def _loop(self, stream, route_of: Callable[[Any], Route], handle_batch: BatchHandler | None) -> None:
+        # events are acknowledged by process_batch once handled (Faust's own per-event ack
+        # would come before the batch's outputs are acknowledged); skipped events are still
+        # acknowledged by the stream, and the commit guard keeps them uncommitted
+        stream.enable_acks = False
+        queue = getattr(stream.channel, "queue", None)
+        drained = queue.empty if queue is not None else (lambda: True)  # nothing more is waiting
+        batch: list = []
+        opened = 0.0
+        limit, window = self.batch_max_records, self.batch_max_seconds
         async for event in stream.events():
-            await self.handle_event(event, spec, model, handler)
+            if not batch:
+                opened = time.monotonic()
+            batch.append(event)
+            if len(batch) >= limit or drained() or time.monotonic() - opened >= window:
+                events, batch = batch, []
+                await self.process_batch(events, route_of, handle_batch, stream)
 
-    async def run_routes(self, stream, routes: dict[str, tuple[TopicSpec, type[Contract], Handler]]) -> None:
+    async def run(self, stream, spec: TopicSpec, model: type[Contract], handler: Handler,
+                  handle_batch: BatchHandler | None = None) -> None:
+        guard_topics(self.app, spec)
+        route = (spec, model, handler)
+        await self._loop(stream, lambda _event: route, handle_batch)
+
+    async def run_routes(self, stream, routes: dict[str, Route], handle_batch: BatchHandler | None = None) -> None:
         """One agent over several co-partitioned topics, dispatching by source topic."""
         guard_topics(self.app, *(spec for spec, _, _ in routes.values()))
-        async for event in stream.events():
-            spec, model, handler = routes[event.message.topic]
-            await self.handle_event(event, spec, model, handler)
+        await self._loop(stream, lambda event: routes[event.message.topic], handle_batch)
 
     async def dead_letter_record(self, key: str, record: Contract, stage: Stage, error_class: str, message: str,
                                  origin: dict | None = None) -> None:
@@ -518,6 +698,21 @@ class Processor:
         metrics.DEAD_LETTERS.labels(self.service, stage.value).inc()
         log.warning("dead-lettered %s from %s[%s]@%s stage=%s error=%s", spec_value, origin.get("topic"),
                     origin.get("partition"), origin.get("offset"), stage.value, error_class)
+
+
+class _BatchFailed(Exception):
+    """A batch handler raised: the batch is handled again record by record."""
+
+
+def _kill_self(service: str, events: list) -> None:
+    """Fault injection (CLAIMFLOW_FAULT_KILL_IN_BATCH, tests only): die like a SIGKILL while
+    this batch's outputs are in flight (sent, not yet acknowledged)."""
+    first, last = events[0].message, events[-1].message
+    log.warning("fault injection: SIGKILL %s with a batch of %d records in flight (%s[%d]@%d..%s[%d]@%d)", service,
+                len(events), first.topic, first.partition, first.offset, last.topic, last.partition, last.offset)
+    for handler in logging.getLogger().handlers + log.handlers:
+        handler.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _header_items(headers) -> Iterable[tuple[str, bytes]]:

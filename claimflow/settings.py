@@ -132,10 +132,18 @@ class Settings(BaseSettings):
     # log the coordinates (topic, partition, offset; no content) of every record a service
     # handled: a diagnostic for offset/commit questions, off in production (one line per record)
     trace_offsets: bool = False
+    # the record loop (claimflow/runtime.py Processor): a batch closes at this many records,
+    # after this many milliseconds, or as soon as no further record is waiting
+    batch_max_records: int = Field(500, ge=1, description="most records the Processor handles in one batch (one acknowledgement wait)")
+    batch_max_ms: float = Field(50.0, ge=0, description="longest time a batch stays open collecting records, in milliseconds")
     # fault injection for the reliability tests: "topic:partition:offset" of one record the
     # consumer fetches and then drops before any handler sees it (as Faust does around a
     # rebalance); never set in production
     fault_drop_fetched: str | None = None
+    # fault injection for the reliability tests: SIGKILL this process right after it has sent
+    # the outputs of its n-th batch of at least two records, before their acknowledgements
+    # are awaited (a kill while a batch's outputs are in flight); never set in production
+    fault_kill_in_batch: int | None = None
 
     def pfs_cf_choice(self):
         """The conversion-factor choice these settings describe (see claimflow.reimbursement.pricing)."""

@@ -58,11 +58,17 @@ class Pipeline:
         return self.root / "logs"
 
     def start(self):
+        # a loaded machine (2 cores shared) can need more than 90 s to load the coder's code sets
+        timeout = float(os.environ.get("CLAIMFLOW_TEST_START_TIMEOUT_SECONDS", "90"))
         for service in self.services:
             self.procs.append(spawn(service, self.log_dir, self.env))
-        for p in self.procs:
-            wait_healthy(p.service, self.settings.port_for(p.service), timeout=90, proc=p)
-            wait_assigned(p, timeout=90)
+        try:
+            for p in self.procs:
+                wait_healthy(p.service, self.settings.port_for(p.service), timeout=timeout, proc=p)
+                wait_assigned(p, timeout=timeout)
+        except BaseException:
+            self.stop()  # no service outlives a start that failed
+            raise
         return self
 
     def stop(self):

@@ -101,10 +101,12 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     settings = settings or get_settings()
     app = make_app(SERVICE, settings, **overrides)
     processor = Processor(app, SERVICE, settings=settings)
-    ledger = app.Table(topics.CLAIM_LEDGER.table, default=None, partitions=partitions_of(topics.CLAIM_LEDGER.source),
-                       options=table_options(settings))
-    overturn = app.Table(topics.OVERTURN_MODEL.table, default=None, partitions=partitions_of(topics.OVERTURN_MODEL.source),
-                         options=table_options(settings))
+    # tables through the record loop's batch overlay: a later record of a batch sees an earlier one's writes;
+    # bounded RocksDB caches and memtables (table_options)
+    ledger = processor.table(app.Table(topics.CLAIM_LEDGER.table, default=None, partitions=partitions_of(topics.CLAIM_LEDGER.source),
+                                       options=table_options(settings)))
+    overturn = processor.table(app.Table(topics.OVERTURN_MODEL.table, default=None, partitions=partitions_of(topics.OVERTURN_MODEL.source),
+                                         options=table_options(settings)))
     codes = load_code_lists(imported_dir=settings.adjudicator_refdata_dir or settings.scrubber_refdata_dir)
     policy = Policy(codes=codes, pending_ttl=timedelta(hours=settings.adjudicator_pending_ttl_hours),
                     write_off_limit=Decimal(str(settings.adjudicator_write_off_limit)),

@@ -58,7 +58,8 @@ class ReviewPending:
 
 def install(app: faust.App, processor: Processor, reference: CodingReference) -> ReviewPending:
     """Declare the review-pending table and the resolutions agent on the coder's app."""
-    table = app.Table(topics.REVIEW_PENDING.table, default=None, partitions=partitions_of(topics.REVIEW_PENDING.source))
+    # through the record loop's batch overlay: a later record of a batch sees an earlier one's writes
+    table = processor.table(app.Table(topics.REVIEW_PENDING.table, default=None, partitions=partitions_of(topics.REVIEW_PENDING.source)))
     pending = ReviewPending(table)
 
     async def handle(res: CodingResolution, event) -> Result:

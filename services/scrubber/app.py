@@ -1,14 +1,15 @@
 """Scrubber service wiring.
 
-1. ``scrubber.rekey``: encounters.coded.v1 (keyed by encounter id) is validated and
-   re-keyed by ``day_key`` (an opaque hash of patient + providers + date of service) onto
+1. ``scrubber.rekey``: encounters.coded.v1 (keyed by encounter id) is validated and its
+   original bytes are forwarded (not re-encoded), re-keyed by ``day_key`` (an opaque hash of patient + providers + date of service) onto
    encounters.coded.by-day.v1, so every claim of the same patient/provider/day meets in
    one partition.
 2. ``scrubber.claims``: scrubs each coded encounter with the cross-claim history of its
    day (MUE MAI 2/3 unit totals, duplicate line signatures) from the ``day-history``
    table, and emits claims.v1 or claims.held.v1. The ``emitted-claims`` table remembers
    the claim versions already emitted so a redelivery never produces a second claim.
-   Both tables are written only after the claim is acknowledged by the broker.
+   Both tables are written only after the claim is acknowledged by the broker (within a
+   batch, later records see earlier ones' writes through the Processor's overlay).
 3. The correction loop (services/scrubber/corrections.py): ``scrubber.corrections`` reads
    claims.held.v1 (to remember each held claim's day_key in the ``held-index`` table) and
    claims.corrected.v1 (corrections made by a person), and re-keys each correction by the
@@ -32,7 +33,7 @@ from claimflow import metrics, topics
 from claimflow.dlq import PoisonMessage, Stage
 from claimflow.httpauth import DEV_PRINCIPAL, authenticate, table_from_settings
 from claimflow.models import Claim, ClaimCorrection, CodedEncounter, HeldClaim, safe_errors, utcnow
-from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
+from claimflow.runtime import Forward, Output, Processor, Result, make_app, raw_topic
 from claimflow.security import InsecureConfiguration, relaxed
 from claimflow.settings import Settings, get_settings
 from claimflow.topics import partitions_of
@@ -67,13 +68,15 @@ def build_app(settings: Settings | None = None, reference: ScrubReference | None
     app = make_app(SERVICE, settings, **overrides)
     processor = Processor(app, SERVICE, settings=settings)
     scrubber = build_scrubber(settings, reference)
-    emitted = app.Table(topics.EMITTED_CLAIMS.table, default=None, partitions=partitions_of(topics.EMITTED_CLAIMS.source))
-    days = app.Table(topics.DAY_HISTORY.table, default=None, partitions=partitions_of(topics.DAY_HISTORY.source))
-    held_index = app.Table(topics.HELD_INDEX.table, default=None, partitions=partitions_of(topics.HELD_INDEX.source))
+    # tables through the record loop's batch overlay: a later record of a batch sees an earlier one's writes
+    emitted = processor.table(app.Table(topics.EMITTED_CLAIMS.table, default=None, partitions=partitions_of(topics.EMITTED_CLAIMS.source)))
+    days = processor.table(app.Table(topics.DAY_HISTORY.table, default=None, partitions=partitions_of(topics.DAY_HISTORY.source)))
+    held_index = processor.table(app.Table(topics.HELD_INDEX.table, default=None, partitions=partitions_of(topics.HELD_INDEX.source)))
     history = flow.DayHistory(days)
 
-    async def rekey(coded: CodedEncounter, event) -> list[Output]:
-        return [Output(topics.ENCOUNTERS_CODED_BY_DAY, scrubber.day_key(coded), coded)]
+    async def rekey(coded: CodedEncounter, event) -> list[Forward]:
+        # the validated record's original bytes under the new key: nothing is re-serialised
+        return [Forward(topics.ENCOUNTERS_CODED_BY_DAY, scrubber.day_key(coded), event.message.value)]
 
     def result_of(decision: flow.Decision, claim_id: str) -> Result:
         """The decision's output, and its table writes once the output is acknowledged."""

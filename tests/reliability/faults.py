@@ -136,6 +136,39 @@ def kill_and_restart(procs: list[ServiceProcess], service: str, env: dict, log_d
     return Restart(service, ready, None)  # nothing left for it to do: progress cannot be seen
 
 
+def kill_mid_batch_and_restart(procs: list[ServiceProcess], service: str, env: dict, log_dir: Path, settings: Settings,
+                               port: int, batch: int = 3, timeout: float = 180.0, progress_timeout: float = 60.0) -> Restart:
+    """SIGKILL the running ``service``, start it again with CLAIMFLOW_FAULT_KILL_IN_BATCH so
+    that it SIGKILLs itself with its ``batch``-th batch's outputs in flight (sent, not
+    acknowledged), then start it once more with the plain settings. ``ready_seconds`` and
+    ``progress_seconds`` count from the in-flight kill."""
+    idx = next(i for i, p in enumerate(procs) if p.service == service and p.proc.poll() is None)
+    procs[idx].kill()
+    faulty = spawn(service, log_dir, {**env, "CLAIMFLOW_FAULT_KILL_IN_BATCH": str(batch)})
+    procs[idx] = faulty
+    deadline = time.monotonic() + timeout
+    while faulty.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if faulty.proc.poll() is None:
+        raise RuntimeError(f"{service} did not reach a batch of two or more records in flight within {timeout:.0f}s")
+    t0 = time.monotonic()
+    if faulty.proc.returncode != -9:
+        raise RuntimeError(f"{service} exited with {faulty.proc.returncode} instead of the injected SIGKILL; see {faulty.log_path}")
+    before = output_size(service, settings)
+    offset = _log_size(faulty)
+    fresh = spawn(service, log_dir, env)
+    procs[idx] = fresh
+    wait_healthy(service, port, timeout=120, proc=fresh)
+    wait_ready_after(fresh, offset, timeout=180)
+    ready = time.monotonic() - t0
+    deadline = time.monotonic() + progress_timeout
+    while time.monotonic() < deadline:
+        if output_size(service, settings) > before:
+            return Restart(service, ready, time.monotonic() - t0)
+        time.sleep(0.5)
+    return Restart(service, ready, None)
+
+
 # --- invariants -----------------------------------------------------------------------------
 
 

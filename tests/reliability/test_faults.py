@@ -107,6 +107,51 @@ def test_every_service_sigkilled_mid_stream(kafka_broker, tmp_path):
     assert all(c in (0, None) for c in codes.values()), codes
 
 
+MID_BATCH = ("scrubber", "adjudicator")
+
+
+def test_sigkill_with_a_batch_in_flight(kafka_broker, tmp_path):
+    """Issue #20: a service dies while a batch's outputs are sent but not yet acknowledged
+    (injected right after the sends of its third batch of two or more records). Nothing of
+    that batch was marked handled, so it is read again: no encounter is lost, no claim is
+    submitted twice and the ledger totals stay exact."""
+    pipe = _start(kafka_broker, tmp_path, FULL)
+    settings = pipe.settings
+    encounters = faults.make_encounters(int(os.environ.get("CLAIMFLOW_FAULT_BATCH_EVENTS", "1500")), seed=87)
+    expected = {e.encounter_id for e in encounters}
+    publisher = faults.PacedPublisher(encounters, settings, rate=float(os.environ.get("CLAIMFLOW_FAULT_BATCH_RATE", "60")))
+    restarts, logs = [], {}
+    try:
+        publisher.start()
+        for service in MID_BATCH:
+            before = faults.output_size(service, settings)
+            deadline = time.monotonic() + 120
+            while faults.output_size(service, settings) < before + 50 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            restarts.append(faults.kill_mid_batch_and_restart(pipe.procs, service, pipe.env, pipe.log_dir, settings,
+                                                              settings.port_for(service)))
+        publisher.join(timeout=600)
+        assert not publisher.is_alive()
+        assert publisher.sent == len(encounters) and not publisher.failed and len(publisher.acked) == len(encounters)
+        inv = _finish(pipe, expected)
+        for service in MID_BATCH:
+            logs[service] = next(p for p in pipe.procs if p.service == service).log_path.read_text(errors="replace")
+    finally:
+        codes = pipe.stop()
+    for r in restarts:
+        record(FaultOutcome(
+            fault=f"SIGKILL {r.service} with a batch's outputs in flight, restarted", events_in=len(expected),
+            outcomes_out=len(inv.outcome_of), lost=len(inv.lost(expected)), duplicated_submissions=len(inv.duplicated_submissions()),
+            dlq=inv.dlq, recovery_seconds=round(r.progress_seconds if r.progress_seconds is not None else r.ready_seconds, 1),
+            detail={"ready_seconds": round(r.ready_seconds, 1), "progress_seen": r.progress_seconds is not None,
+                    "redelivered_outcome_copies": inv.redelivered, "claims": len(inv.claim_ids), "ledger_claims_checked": inv.ledger_checked},
+        ))
+    for service in MID_BATCH:
+        assert f"fault injection: SIGKILL {service} with a batch of" in logs[service], f"the injected kill of {service} never happened"
+    _assert_invariants(inv, expected)
+    assert all(c in (0, None) for c in codes.values()), codes
+
+
 @pytest.fixture
 def own_broker(tmp_path):
     """A broker of this test's own: restarting the session broker would leave later tests'

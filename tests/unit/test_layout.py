@@ -70,4 +70,4 @@ def test_shared_metrics_are_only_those_every_processor_has():
     shared = {o._name for o in vars(metrics).values() if isinstance(o, MetricWrapperBase)}
     assert shared == {"claimflow_records_in", "claimflow_records_out", "claimflow_dead_letters", "claimflow_processing_seconds",
                       "claimflow_event_age_seconds", "claimflow_consumer_lag_records", "claimflow_rebalance_skipped_records",
-                      "claimflow_reread_repairs"}
+                      "claimflow_reread_repairs", "claimflow_batch_records"}

@@ -44,3 +44,23 @@ def test_only_entries_with_something_to_expire_are_kept():
     assert scan.due[0] is entries[3] and scan.due[0]["pending"]
     parked = dict(entries[4], parked_outcomes=[{"expires_at": NOW.isoformat(), "outcome": {}}])
     assert sweep_scan([parked], REMIT).due == [parked]
+
+
+def test_the_staged_ledger_is_read_lazily_outside_a_batch():
+    """The sweep's ledger.values() goes through claimflow.staging.StagedTable: it must not
+    build a list of the whole table first."""
+    from claimflow.staging import StagedTable
+
+    produced = []
+
+    class Table(dict):
+        def items(self):
+            for k, v in super().items():
+                produced.append(k)
+                yield k, v
+
+    t = StagedTable(Table({f"C{i}": {"n": i} for i in range(1000)}))
+    values = t.values()
+    assert next(values) == {"n": 0}
+    assert produced == ["C0"]  # one entry decoded, not a thousand
+    assert len(t) == 1000 and sorted(t.keys())[:2] == ["C0", "C1"]
