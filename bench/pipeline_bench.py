@@ -15,17 +15,23 @@ One run measures, on this machine (core count in the output):
    * saturation: N encounters published as fast as possible; encounters/s from the first
      publish to the last claim outcome (distinct encounter ids on claims.v1 +
      claims.held.v1 + coding.review.v1) seen by a consumer in this process;
-   * latency at a fixed offered load (--rate, default 20% of the measured saturation) for
+   * latency at fixed offered loads (--rate, or --latency-fractions of the measured saturation, 0.2,0.5) for
      --latency-seconds, paced publishing: per encounter, publisher wall clock at send ->
      (a) wall clock when this process's consumer receives the outcome (headline), and
      (b) the outcome record's timestamp (CreateTime stamped by the emitting service's
      producer at send; same host clock);
    * memory: VmRSS and VmHWM (/proc/<pid>/status) of every service process after start-up
      (reference data loaded, idle) and after the run, and of the broker JVM.
+   * batch size achieved: each service's claimflow_batch_records histogram from /metrics.
+4. null pipeline (bench/null_pipeline.py): the same four processes, topics, hops and
+   partition counts, handlers that decode and forward; end to end / null pipeline.
+5. baseline (--baseline-repo PATH): the same end-to-end load against another checkout and
+   its own venv, same broker, same run; end to end / baseline.
+6. adjudicator memory: VmRSS while the adjudicator alone works through --adj-claims claims.
 
 Writes var/bench/pipeline-<timestamp>.json and var/bench/latest.json.
 
-    .venv/bin/python bench/pipeline_bench.py [--n 20000] [--m 5000] [--rate R] [--latency-seconds 30]
+    .venv/bin/python bench/pipeline_bench.py [--n 20000] [--m 5000] [--rate R] [--latency-seconds 30] [--baseline-repo PATH]
 
 Ports: Kafka 23092 (controller 23093), services 23100.. (below the ephemeral port range) (flags). Every process started
 here is stopped in finally blocks. Records are synthetic; nothing logged is PHI."""
@@ -47,7 +53,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import common
-from common import REFDATA_DIR, REPO, VAR_BENCH, ensure_refdata, load_records, percentile, proc_memory
+from common import (REFDATA_DIR, REPO, VAR_BENCH, batch_report, clone_records, ensure_refdata, histogram_summary, load_records,
+                    metric_series_count, percentile, proc_memory, ratio, rss_growth)
 
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
@@ -64,6 +71,7 @@ from null_agent import NULL_OUTPUT  # noqa: E402
 
 OUTCOMES = (topics.CLAIMS, topics.CLAIMS_HELD, topics.CODING_REVIEW)
 E2E_SERVICES = ("coder", "scrubber", "payer-sim", "adjudicator")
+BATCH_METRIC = "claimflow_batch_records"  # Processor histogram: records per handled batch
 ADJ_INPUTS = (topics.CLAIMS, topics.CLAIMS_HELD, topics.CLAIMS_STATUS, topics.ADJUDICATIONS, topics.APPEAL_OUTCOMES)
 
 
@@ -105,6 +113,7 @@ class Bench:
         self.created_prefixes: list[str] = []
         self._consumer: KafkaConsumer | None = None
         self._admin = None
+        self.baseline_refdata: Path | None = None
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -208,18 +217,20 @@ class Bench:
         finally:
             c.close()
 
-    def start_process(self, service: str, s: Settings, log_dir: Path, argv: list[str] | None = None) -> ServiceProcess:
+    def start_process(self, service: str, s: Settings, log_dir: Path, argv: list[str] | None = None,
+                      python: str | None = None, cwd: Path | None = None) -> ServiceProcess:
         """A service as its own process: the product's ``claimflow run`` unless ``argv`` says
-        otherwise (the scrubber with reference data, the null agent)."""
-        if argv is None:
+        otherwise (the scrubber with reference data, the null agent), with ``python`` in ``cwd``
+        (the baseline checkout's venv) when given."""
+        if argv is None and python is None:
             p = spawn(service, log_dir, self.env(s))
         else:
             log_dir.mkdir(parents=True, exist_ok=True)
             log_path = log_dir / f"{service}.log"
             env = {**os.environ, **self.env(s)}
             with open(log_path, "ab") as out:
-                proc = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=env, cwd=REPO)
+                proc = subprocess.Popen([python or sys.executable, *argv], stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env, cwd=cwd or REPO)
             p = ServiceProcess(service, proc, log_path)
         self.procs.append(p)
         return p
@@ -227,7 +238,7 @@ class Bench:
     def scrubber_argv(self) -> list[str]:
         return [str(REPO / "bench" / "run_service.py"), "scrubber", "--refdata", str(self.args.refdata)]
 
-    def wait_ready(self, p: ServiceProcess, port: int, timeout: float = 180.0) -> None:
+    def wait_ready(self, p: ServiceProcess, port: int, timeout: float = 600.0) -> None:
         wait_healthy(p.service, port, timeout=timeout, proc=p)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -320,24 +331,124 @@ class Bench:
         ratio = round(real["eps"] / null["eps"], 3) if real["eps"] and null["eps"] else None
         return {"null": null, "stage": real, "ratio": ratio}
 
-    def e2e(self) -> dict:
+    def adjudicator_memory(self, records: list[tuple[str, bytes, bytes]]) -> dict:
+        """Adjudicator RSS as it works through --adj-claims claims (and their remittances):
+        the per-stage inputs (claims, held claims, adjudications of --m encounters) copied
+        under fresh claim/encounter/adjudication ids until there are enough claims, pre-loaded,
+        then the real adjudicator alone consumes them while VmRSS is sampled against the
+        claims its group has committed. Reported: RSS at 20% of the claims (after warm-up)
+        and at 100%, and the growth between them per 100,000 claims."""
         a = self.args
-        prefix = f"be2e-{self.stamp[-7:-1]}"
+        self.reset_topics(f"bm-adj-{self.stamp[-7:-1]}")
+        copies = clone_records(records, a.adj_claims, (topics.CLAIMS.name, topics.CLAIMS_HELD.name))
+        self.preload(copies)
+        claim_topics = (topics.CLAIMS.name, topics.CLAIMS_HELD.name)
+        n_claims = sum(1 for t, _, _ in copies if t in claim_topics)
+        log(f"adjudicator memory: {len(copies):,} records pre-loaded ({n_claims:,} claims)")
+        prefix = f"bm{uuid.uuid4().hex[:6]}-adj"
+        group = f"{prefix}-adjudicator"
+        s = self.settings(prefix)
+        if a.adj_table_store:
+            s = Settings(**{**s.model_dump(), "table_store": a.adj_table_store})
+        reads = STAGES["adjudicator"].reads
+        p = self.start_process("adjudicator", s, self.root / "logs" / "adj-memory")
+        samples: list[tuple[int, float]] = []
+        t0 = time.monotonic()
+        try:
+            self.wait_ready(p, s.port_for("adjudicator"))
+            idle = proc_memory(p.proc.pid)
+            samples.append((0, idle["rss_mib"]))
+            deadline = time.monotonic() + a.stage_timeout * 3
+            done = False
+            while time.monotonic() < deadline:
+                if p.proc.poll() is not None:
+                    raise RuntimeError(f"adjudicator exited with {p.proc.returncode}; see {p.log_path}")
+                committed = self.committed(group)
+                n = sum(v for tp, v in committed.items() if tp.topic in claim_topics)
+                samples.append((n, proc_memory(p.proc.pid)["rss_mib"]))
+                if self.drained(group, reads):
+                    done = True
+                    break
+                time.sleep(1.0)
+            end = proc_memory(p.proc.pid)
+            metrics_text = self.metrics_text(s.port_for("adjudicator"))
+        finally:
+            p.stop()
+            self.procs.remove(p)
+        lo = int(n_claims * a.adj_warmup_fraction)
+        growth = rss_growth(samples, lo, n_claims)
+        out = {"claims": n_claims, "records": len(copies), "completed": done, "seconds": round(time.monotonic() - t0, 1),
+               "table_store": s.table_store, "idle_rss_mib": idle["rss_mib"], "end_rss_mib": end["rss_mib"], "hwm_mib": end["hwm_mib"],
+               "warmup_claims": lo, "rss_at_warmup": growth["at_lo"], "rss_at_end": growth["at_hi"],
+               "growth_mib_per_100k": growth["growth_mib"], "samples": samples[:: max(1, len(samples) // 200)],
+               "metric_series": metric_series_count(metrics_text)}
+        log(f"  adjudicator RSS: idle {idle['rss_mib']} MiB, at {growth['at_lo']} claims, at {growth['at_hi']}; "
+            f"growth {growth['growth_mib']} MiB per 100k claims (completed={done})")
+        return out
+
+    def metrics_text(self, port: int) -> str:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                return resp.read().decode()
+        except OSError:
+            return ""
+
+    def e2e_argv(self, kind: str, svc: str) -> tuple[list[str] | None, str | None, Path | None]:
+        """(argv, python, cwd) of one end-to-end process: the product (``kind`` real), the null
+        pipeline (null) or the baseline checkout's own code and venv (baseline)."""
+        if kind == "null":
+            return [str(REPO / "bench" / "null_pipeline.py"), svc], None, None
+        if kind == "baseline":
+            base = self.args.baseline_repo
+            py = str(base / ".venv" / "bin" / "python")
+            if svc == "scrubber":
+                return [str(base / "bench" / "run_service.py"), "scrubber", "--refdata", str(self.baseline_refdata)], py, base
+            return ["-m", "claimflow.cli", "run", svc], py, base
+        return (self.scrubber_argv() if svc == "scrubber" else None), None, None
+
+    def scrape(self, s: Settings, services) -> dict[str, dict]:
+        """The batch-size histogram of every service's /metrics (empty where the code has none)."""
+        import urllib.request
+
+        out = {}
+        for svc in services:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{s.port_for(svc)}/metrics", timeout=5) as resp:
+                    out[svc] = histogram_summary(resp.read().decode(), BATCH_METRIC)
+            except OSError as exc:
+                out[svc] = {"error": type(exc).__name__}
+        return out
+
+    def wait_drained(self, prefix: str, timeout: float) -> float:
+        t = time.monotonic()
+        groups = {"coder": STAGES["coder"].reads, "scrubber": STAGES["scrubber"].reads,
+                  "payer-sim": (topics.CLAIMS.name,), "adjudicator": STAGES["adjudicator"].reads}
+        while time.monotonic() - t < timeout:
+            if all(self.drained(f"{prefix}-{svc}", reads) for svc, reads in groups.items()):
+                break
+            time.sleep(1.0)
+        return time.monotonic() - t
+
+    def e2e(self, kind: str = "real") -> dict:
+        a = self.args
+        prefix = f"be2e{kind[0]}-{self.stamp[-7:-1]}"
         self.reset_topics(prefix)
         s = self.settings(prefix)
-        log_dir = self.root / "logs" / "e2e"
+        log_dir = self.root / "logs" / f"e2e-{kind}"
         procs = {}
         t0 = time.monotonic()
         for svc in E2E_SERVICES:
-            procs[svc] = self.start_process(svc, s, log_dir, self.scrubber_argv() if svc == "scrubber" else None)
+            argv, python, cwd = self.e2e_argv(kind, svc)
+            procs[svc] = self.start_process(svc, s, log_dir, argv, python=python, cwd=cwd)
         for svc, p in procs.items():
             self.wait_ready(p, s.port_for(svc))
-        log(f"end to end: {', '.join(E2E_SERVICES)} ready in {time.monotonic() - t0:.1f}s (scrubber with {a.refdata})")
+        log(f"end to end [{kind}]: {', '.join(E2E_SERVICES)} ready in {time.monotonic() - t0:.1f}s")
         mem_idle = {svc: proc_memory(p.proc.pid) for svc, p in procs.items()}
 
         codec = Codec()
         gen = EncounterGenerator(seed=a.seed, defect_rate=0.05)
-        n_lat_max = int(max(1.0, a.rate or 0.0) * a.latency_seconds) if a.rate else None
 
         def make(lo: int, hi: int) -> list[tuple[str, bytes]]:
             out = []
@@ -350,6 +461,9 @@ class Bench:
         claim_to_enc = {make_claim_id(eid, 1): eid for eid, _ in sat}
         watcher = OutcomeWatcher(self.base, claim_to_enc)
         watcher.start()
+        latency: list[dict] = []
+        batches: dict = {}
+        drain_s = float("nan")
         try:
             # saturation ----------------------------------------------------------------
             prod = producer(self.base, client_id="bench-saturation")
@@ -366,53 +480,54 @@ class Bench:
             last = max((watcher.seen[e][0] for e in ids if e in watcher.seen), default=float("nan"))
             seen_n = sum(1 for e in ids if e in watcher.seen)
             sat_eps = seen_n / (last - t_first) if seen_n else 0.0
-            log(f"  saturation: {seen_n}/{a.n} outcomes, {sat_eps:.1f} enc/s (published in {t_published - t_first:.1f}s)")
+            log(f"  saturation [{kind}]: {seen_n}/{a.n} outcomes, {sat_eps:.1f} enc/s (published in {t_published - t_first:.1f}s)")
             saturation = {"n": a.n, "outcomes": seen_n, "completed": ok, "seconds": round(last - t_first, 2),
                           "eps": round(sat_eps, 1), "publish_seconds": round(t_published - t_first, 2),
                           "outcomes_by_topic": watcher.by_topic(ids)}
+            batches["saturation"] = self.scrape(s, procs)
 
             # let payer-sim and adjudicator finish the saturation claims before pacing
-            t_drain = time.monotonic()
-            groups = {"coder": STAGES["coder"].reads, "scrubber": STAGES["scrubber"].reads,
-                      "payer-sim": (topics.CLAIMS.name,), "adjudicator": STAGES["adjudicator"].reads}
-            while time.monotonic() - t_drain < a.e2e_timeout:
-                if all(self.drained(f"{prefix}-{svc}", reads) for svc, reads in groups.items()):
-                    break
-                time.sleep(1.0)
-            drain_s = time.monotonic() - t_drain
+            drain_s = self.wait_drained(prefix, a.e2e_timeout)
             log(f"  downstream drained {drain_s:.1f}s after the last outcome")
 
-            # latency at a fixed offered load -----------------------------------------------
-            rate = a.rate or max(1.0, round(a.latency_fraction * sat_eps, 1))
-            n_lat = n_lat_max or max(1, int(rate * a.latency_seconds))
-            lat = make(a.n, a.n + n_lat)
-            watcher.claim_to_enc.update({make_claim_id(eid, 1): eid for eid, _ in lat})
-            sent_at: dict[str, float] = {}
-            prod = producer(self.base, client_id="bench-paced", linger_ms=0)
-            try:
-                start = time.time() + 0.2
-                for j, (eid, body) in enumerate(lat):
-                    delay = start + j / rate - time.time()
-                    if delay > 0:
-                        time.sleep(delay)
-                    now = time.time()
-                    sent_at[eid] = now
-                    prod.send(topics.ENCOUNTERS.name, key=eid.encode(), value=body, timestamp_ms=int(now * 1000))
-                prod.flush(timeout=120)
-                pace_s = time.time() - start
-            finally:
-                prod.close()
-            lat_ids = [eid for eid, _ in lat]
-            lat_ok = watcher.wait_all(lat_ids, timeout=a.latency_seconds + 180)
-            recv = sorted((watcher.seen[e][0] - sent_at[e]) * 1000 for e in lat_ids if e in watcher.seen)
-            stamp = sorted(watcher.seen[e][1] - sent_at[e] * 1000 for e in lat_ids if e in watcher.seen)
-            latency = {"offered_rate": rate, "rate_source": "--rate" if a.rate else f"{a.latency_fraction:.0%} of saturation",
+            # latency at fixed offered loads ------------------------------------------------
+            lo = a.n
+            rates = [(a.rate, "--rate")] if a.rate else [(max(1.0, round(f * sat_eps, 1)), f"{f:.0%} of saturation")
+                                                         for f in a.latency_fractions]
+            for rate, source in (rates if kind != "null" or a.null_latency else []):
+                n_lat = max(1, int(rate * a.latency_seconds))
+                lat = make(lo, lo + n_lat)
+                lo += n_lat
+                watcher.claim_to_enc.update({make_claim_id(eid, 1): eid for eid, _ in lat})
+                sent_at: dict[str, float] = {}
+                prod = producer(self.base, client_id="bench-paced", linger_ms=0)
+                try:
+                    start = time.time() + 0.2
+                    for j, (eid, body) in enumerate(lat):
+                        delay = start + j / rate - time.time()
+                        if delay > 0:
+                            time.sleep(delay)
+                        now = time.time()
+                        sent_at[eid] = now
+                        prod.send(topics.ENCOUNTERS.name, key=eid.encode(), value=body, timestamp_ms=int(now * 1000))
+                    prod.flush(timeout=120)
+                    pace_s = time.time() - start
+                finally:
+                    prod.close()
+                lat_ids = [eid for eid, _ in lat]
+                lat_ok = watcher.wait_all(lat_ids, timeout=a.latency_seconds + 180)
+                recv = sorted((watcher.seen[e][0] - sent_at[e]) * 1000 for e in lat_ids if e in watcher.seen)
+                stamp = sorted(watcher.seen[e][1] - sent_at[e] * 1000 for e in lat_ids if e in watcher.seen)
+                row = {"offered_rate": rate, "rate_source": source,
                        "n": n_lat, "outcomes": len(recv), "completed": lat_ok, "publish_seconds": round(pace_s, 1),
                        "achieved_rate": round(n_lat / pace_s, 1) if pace_s > 0 else None,
                        "receive_ms": {f"p{q}": round(percentile(recv, q), 1) for q in (50, 95, 99)} | {"max": round(recv[-1], 1) if recv else None},
                        "record_ts_ms": {f"p{q}": round(percentile(stamp, q), 1) for q in (50, 95, 99)}}
-            log(f"  latency @ {rate} enc/s: p50 {latency['receive_ms']['p50']} ms, p95 {latency['receive_ms']['p95']} ms, "
-                f"p99 {latency['receive_ms']['p99']} ms ({len(recv)}/{n_lat})")
+                latency.append(row)
+                log(f"  latency [{kind}] @ {rate} enc/s ({source}): p50 {row['receive_ms']['p50']} ms, p95 {row['receive_ms']['p95']} ms, "
+                    f"p99 {row['receive_ms']['p99']} ms ({len(recv)}/{n_lat})")
+                self.wait_drained(prefix, 120)
+            batches["end"] = self.scrape(s, procs)
         finally:
             watcher.stop()
             mem_end = {svc: proc_memory(p.proc.pid) for svc, p in procs.items()}
@@ -425,7 +540,8 @@ class Bench:
         memory = {svc: {"idle_rss_mib": mem_idle[svc]["rss_mib"], "end_rss_mib": mem_end[svc]["rss_mib"], "peak_hwm_mib": mem_end[svc]["hwm_mib"]}
                   for svc in procs}
         memory["kafka-broker (JVM)"] = {"idle_rss_mib": None, "end_rss_mib": mem_broker.get("rss_mib"), "peak_hwm_mib": mem_broker.get("hwm_mib")}
-        return {"saturation": saturation, "latency": latency, "drain_seconds": round(drain_s, 1), "memory": memory, "dead_letters": sizes}
+        return {"kind": kind, "saturation": saturation, "latency": latency, "drain_seconds": round(drain_s, 1), "memory": memory,
+                "dead_letters": sizes, "batch_records": batch_report(batches)}
 
 
 class OutcomeWatcher:
@@ -517,19 +633,51 @@ def render(r: dict) -> str:
     if m.get("load_average_start"):
         L.append(f"load average (1/5/15 min) at start {', '.join(f'{x:.1f}' for x in m['load_average_start'])}; "
                  f"at end {', '.join(f'{x:.1f}' for x in m.get('load_average_end') or ())}  (shared machine: compare stage/null, not raw rates)")
-    e = r.get("e2e")
-    if e:
-        s, lat = e["saturation"], e["latency"]
+    titles = {"e2e": "END TO END (coder, scrubber[full refdata], payer-sim, adjudicator as processes)",
+              "e2e_null": "NULL PIPELINE (same processes, topics, hops and partitions; handlers decode and forward)",
+              "e2e_baseline": f"BASELINE END TO END ({m.get('baseline_repo')} at {m.get('baseline_commit')}, its own venv, same broker and load)"}
+    for key in ("e2e_null", "e2e", "e2e_baseline"):
+        e = r.get(key)
+        if not e:
+            continue
+        s = e["saturation"]
         L.append("")
-        L.append("END TO END (coder, scrubber[full refdata], payer-sim, adjudicator as processes)")
+        L.append(titles[key])
         L.append(f"  saturation throughput  : {s['eps']:,.1f} encounters/s  ({s['outcomes']}/{s['n']} outcomes in {s['seconds']} s; "
                  f"publish took {s['publish_seconds']} s; {', '.join(f'{k} {v}' for k, v in sorted(s['outcomes_by_topic'].items()))})")
-        rc, ts = lat["receive_ms"], lat["record_ts_ms"]
-        L.append(f"  latency @ {lat['offered_rate']} enc/s ({lat['rate_source']}, {lat['n']} enc over {lat['publish_seconds']} s, "
-                 f"achieved {lat['achieved_rate']}/s, {lat['outcomes']} outcomes):")
-        L.append(f"    publish -> consumer receive   : p50 {rc['p50']:>8.1f} ms   p95 {rc['p95']:>8.1f} ms   p99 {rc['p99']:>8.1f} ms   max {rc['max']} ms")
-        L.append(f"    publish -> outcome CreateTime : p50 {ts['p50']:>8.1f} ms   p95 {ts['p95']:>8.1f} ms   p99 {ts['p99']:>8.1f} ms")
+        for lat in e["latency"]:
+            rc, ts = lat["receive_ms"], lat["record_ts_ms"]
+            L.append(f"  latency @ {lat['offered_rate']} enc/s ({lat['rate_source']}, {lat['n']} enc over {lat['publish_seconds']} s, "
+                     f"achieved {lat['achieved_rate']}/s, {lat['outcomes']} outcomes):")
+            L.append(f"    publish -> consumer receive   : p50 {rc['p50']:>8.1f} ms   p95 {rc['p95']:>8.1f} ms   p99 {rc['p99']:>8.1f} ms   max {rc['max']} ms")
+            L.append(f"    publish -> outcome CreateTime : p50 {ts['p50']:>8.1f} ms   p95 {ts['p95']:>8.1f} ms   p99 {ts['p99']:>8.1f} ms")
         L.append(f"  dead letters: {sum(e['dead_letters'].values())}; downstream drain after saturation {e['drain_seconds']} s")
+        br = {k: v for k, v in (e.get("batch_records") or {}).items() if v.get("saturation_batches")}
+        if br:
+            L.append("  batch size achieved (claimflow_batch_records; mean records/batch at saturation [p50/p95 bucket], "
+                     "then during the latency runs):")
+            for svc, b in br.items():
+                L.append(f"    {svc:<12} {_f(b['saturation_mean'], 1):>7} [{_f(b['saturation_p50_le'], 0)}/{_f(b['saturation_p95_le'], 0)}] "
+                         f"over {b['saturation_batches']} batches; latency runs {_f(b['latency_mean'], 1)}")
+        elif key != "e2e_null":
+            L.append("  batch size achieved: no claimflow_batch_records histogram on /metrics (record-at-a-time code)")
+    ra = r.get("ratios") or {}
+    if any(ra.get(k) for k in ("e2e_over_null", "e2e_over_baseline")):
+        L.append("")
+        L.append("HEADLINE RATIOS (same run, same broker)")
+        L.append(f"  end to end / null pipeline      : {_f(ra.get('e2e_over_null'), 3)}   (target >= 0.7)")
+        L.append(f"  end to end / baseline           : {_f(ra.get('e2e_over_baseline'), 3)}   (target >= 5)")
+        if ra.get("baseline_over_null"):
+            L.append(f"  baseline end to end / null      : {_f(ra.get('baseline_over_null'), 3)}")
+    am = r.get("adjudicator_memory")
+    if am:
+        L.append("")
+        L.append(f"ADJUDICATOR MEMORY (alone, {am['claims']:,} claims + their remittances, {am['records']:,} records, table store {am['table_store']})")
+        wl, we = am.get("rss_at_warmup"), am.get("rss_at_end")
+        L.append(f"  VmRSS idle {am['idle_rss_mib']:.0f} MiB; at {wl[0] if wl else '-'} claims {_f(wl[1] if wl else None, 0)} MiB; "
+                 f"at {we[0] if we else '-'} claims {_f(we[1] if we else None, 0)} MiB; peak {am['hwm_mib']:.0f} MiB")
+        L.append(f"  growth after warm-up: {_f(am.get('growth_mib_per_100k'), 1)} MiB per 100,000 claims (target <= 50); "
+                 f"{am['metric_series']} /metrics samples; completed={am['completed']} in {am['seconds']} s")
     st = r.get("stages")
     lg = r.get("logic")
     if st or lg:
@@ -547,6 +695,7 @@ def render(r: dict) -> str:
         if st and "adjudicator" in st:
             L.append("  (adjudicator inputs = claims + held claims + adjudications; it also consumes its own claims.status.v1 events,")
             L.append("   which the null agent does not read)")
+    e = r.get("e2e")
     if e:
         L.append("")
         L.append("MEMORY (MiB; VmRSS after start-up with reference data loaded / VmRSS at end / VmHWM peak)")
@@ -557,6 +706,8 @@ def render(r: dict) -> str:
             L.append("  per-stage processes at completion (RSS / HWM): " + ", ".join(
                 f"{n} {row['stage']['memory']['rss_mib']:.0f}/{row['stage']['memory']['hwm_mib']:.0f}, null {row['null']['memory']['rss_mib']:.0f}"
                 for n, row in st.items()))
+    for phase, err in (r.get("errors") or {}).items():
+        L.append(f"PHASE {phase} FAILED: {err}")
     return "\n".join(L)
 
 
@@ -566,14 +717,49 @@ def _f(v, nd: int = 1) -> str:
     return f"{v:,.{nd}f}"
 
 
+def git_head(repo: Path) -> str | None:
+    proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return proc.stdout.strip() or None
+
+
+def baseline_refdata(args) -> Path:
+    """The full-size reference data in the baseline's own loader layout, written by the
+    baseline's own bench helper (its var/bench/refdata, generated once)."""
+    base = args.baseline_repo
+    code = ("import sys; sys.path.insert(0, 'bench'); from common import ensure_refdata, REFDATA_DIR; "
+            f"print(ensure_refdata({args.pairs}, {args.mue}, REFDATA_DIR, quiet=True))")
+    proc = subprocess.run([str(base / ".venv" / "bin" / "python"), "-c", code], cwd=base, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"baseline reference data failed:\n{proc.stderr[-3000:]}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def headline_ratios(r: dict) -> dict:
+    sat = lambda k: ((r.get(k) or {}).get("saturation") or {}).get("eps")  # noqa: E731
+    return {"e2e_over_null": ratio(sat("e2e"), sat("e2e_null")), "e2e_over_baseline": ratio(sat("e2e"), sat("e2e_baseline")),
+            "baseline_over_null": ratio(sat("e2e_baseline"), sat("e2e_null")),
+            "stage_over_null": {k: v.get("ratio") for k, v in (r.get("stages") or {}).items()}}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="claimflow pipeline benchmark on the real local broker")
     ap.add_argument("--n", type=int, default=20_000, help="encounters for the saturation run (default 20000)")
     ap.add_argument("--m", type=int, default=5_000, help="encounters behind each per-stage input (default 5000)")
     ap.add_argument("--rate", type=float, help="fixed offered load for the latency run (enc/s); default: --latency-fraction of saturation")
-    ap.add_argument("--latency-fraction", type=float, default=0.2)
+    ap.add_argument("--latency-fractions", type=lambda v: [float(x) for x in v.split(",") if x.strip()], default=[0.2, 0.5],
+                    help="offered loads of the latency runs as fractions of the measured saturation (default 0.2,0.5)")
     ap.add_argument("--latency-seconds", type=float, default=30.0)
-    ap.add_argument("--phases", default="logic,stages,e2e", help="comma list of logic, stages, e2e (default all)")
+    ap.add_argument("--null-latency", action="store_true", help="also run the latency loads through the null pipeline")
+    ap.add_argument("--phases", default="logic,stages,null,e2e,adjmem",
+                    help="comma list of logic, stages, null (null pipeline end to end), e2e, adjmem (adjudicator memory); "
+                         "baseline is added by --baseline-repo (default all)")
+    ap.add_argument("--baseline-repo", type=Path,
+                    help="a checkout of the baseline code with its own .venv (e.g. git worktree add /tmp/r1bench 26a3e20): "
+                         "the same end-to-end load runs against it on the same broker, and the ratio is printed")
+    ap.add_argument("--adj-claims", type=int, default=100_000, help="claims the adjudicator memory phase feeds (default 100000)")
+    ap.add_argument("--adj-warmup-fraction", type=float, default=0.2,
+                    help="share of --adj-claims treated as warm-up: growth is measured from there to the end (default 0.2)")
+    ap.add_argument("--adj-table-store", default="", help="Faust table store of the memory phase (default: the product's)")
     ap.add_argument("--kafka-port", type=int, default=23092, help="broker port (controller = port + 1)")
     ap.add_argument("--port-base", type=int, default=23100, help="first service HTTP port")
     ap.add_argument("--broker-heap", default="1g")
@@ -587,6 +773,11 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep var/bench/run-<ts> (broker data, logs) afterwards")
     args = ap.parse_args()
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    if args.baseline_repo:
+        args.baseline_repo = args.baseline_repo.resolve()
+        if not (args.baseline_repo / ".venv" / "bin" / "python").exists():
+            ap.error(f"--baseline-repo {args.baseline_repo}: no .venv/bin/python there (python3 -m venv .venv && .venv/bin/pip install -e '.[test]')")
+        phases.add("baseline")
 
     ensure_refdata(args.pairs, args.mue, args.refdata)
     bench = Bench(args)
@@ -596,6 +787,8 @@ def main() -> int:
         "started_at": bench.stamp, "cpu_count": os.cpu_count(), "kafka_version": bench.base.kafka_version,
         "python": platform.python_version(), "platform": platform.platform(), "n": args.n, "m": args.m,
         "ptp_pairs": args.pairs, "mue_codes": args.mue, "label": args.label, "phases": sorted(phases),
+        "baseline_repo": str(args.baseline_repo) if args.baseline_repo else None,
+        "baseline_commit": git_head(args.baseline_repo) if args.baseline_repo else None, "commit": git_head(REPO),
         "latency_measure": "publisher wall clock at send -> bench consumer wall clock at receive (headline); "
                            "also -> outcome record CreateTime (stamped by the emitting service's producer)",
         "stage_rate": "input records / (last - first output record CreateTime); done when committed offsets reach the end",
@@ -604,11 +797,13 @@ def main() -> int:
     inputs_path = bench.root / "inputs.pkl"
     t_all = time.monotonic()
     try:
-        if "logic" in phases or "stages" in phases:
+        if "baseline" in phases:
+            bench.baseline_refdata = baseline_refdata(args)
+        if phases & {"logic", "stages", "adjmem"}:
             report["logic"] = bench.logic(inputs_path)
             report["meta"]["ptp_pairs"] = report["logic"]["ptp_pairs"]
             report["meta"]["mue_codes"] = report["logic"]["mue_codes"]
-        if phases & {"stages", "e2e"}:
+        if phases & {"stages", "e2e", "null", "baseline", "adjmem"}:
             fetch_jars(bench.base)
             log(f"starting Kafka {bench.base.kafka_version} on {bench.broker.bootstrap} ...")
             bench.broker.start()
@@ -617,8 +812,18 @@ def main() -> int:
             report["stages"] = {}
             for name in ("coder", "scrubber", "adjudicator"):
                 report["stages"][name] = bench.stage(name, records[name])
-        if "e2e" in phases:
-            report["e2e"] = bench.e2e()
+        for phase, key, run in (("null", "e2e_null", lambda: bench.e2e("null")), ("e2e", "e2e", lambda: bench.e2e("real")),
+                                ("baseline", "e2e_baseline", lambda: bench.e2e("baseline")),
+                                ("adjmem", "adjudicator_memory", lambda: bench.adjudicator_memory(load_records(inputs_path)["adjudicator"]))):
+            if phase not in phases:
+                continue
+            try:
+                report[key] = run()
+            except Exception as exc:  # keep the other phases' figures; the error is in the report
+                log(f"phase {phase} failed: {exc!r}")
+                report.setdefault("errors", {})[phase] = repr(exc)
+                bench.stop_all()
+        report["ratios"] = headline_ratios(report)
     finally:
         bench.close()
         if not args.keep:

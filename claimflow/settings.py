@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     workbench_secret_key: SecretStr | None = Field(None, description="Django secret key; required when the web app is bound beyond loopback")
     data_dir: Path = REPO_ROOT / "var" / "data"
     table_store: str = Field("rocksdb://", description="Faust table store: rocksdb:// in production, memory:// in tests")
+    table_block_cache_mib: int = Field(8, ge=1, description="RocksDB block cache per table partition (Faust's default is 2 GiB each)")
+    table_write_buffer_mib: int = Field(4, ge=1, description="RocksDB memtable size per table partition, two of them at most (Faust's default: 3 x 64 MiB)")
     app_id_prefix: str = "claimflow"
     log_level: Literal["debug", "info", "warn", "error"] = "info"
     max_message_bytes: int = 1_048_576

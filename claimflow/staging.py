@@ -131,24 +131,32 @@ class StagedTable:
         if self.pop(key, _MISSING) is _MISSING:
             raise KeyError(key)
 
-    def items(self) -> list[tuple[Any, Any]]:
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """Lazily, one decoded entry at a time: the adjudicator's sweep walks its whole ledger,
+        and a list of every entry made its RSS grow with the ledger (issue 20)."""
         overlay = _current.get()
-        staged = overlay.staged(self) if overlay is not None else {}
-        out = [(k, v) for k, v in self.table.items() if k not in staged]
-        out += [(k, v) for k, v in staged.items() if v is not _DELETED]
-        return out
+        staged = dict(overlay.staged(self)) if overlay is not None else {}
+        return self._items(staged)
 
-    def keys(self) -> list[Any]:
-        return [k for k, _ in self.items()]
+    def _items(self, staged: dict) -> Iterator[tuple[Any, Any]]:
+        for k, v in self.table.items():
+            if k not in staged:
+                yield k, v
+        for k, v in staged.items():
+            if v is not _DELETED:
+                yield k, v
 
-    def values(self) -> list[Any]:
-        return [v for _, v in self.items()]
+    def keys(self) -> Iterator[Any]:
+        return (k for k, _ in self.items())
+
+    def values(self) -> Iterator[Any]:
+        return (v for _, v in self.items())
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.keys())
+        return self.keys()
 
     def __len__(self) -> int:
-        return len(self.items())
+        return sum(1 for _ in self.items())
 
     def __getattr__(self, name: str) -> Any:  # anything else (changelog topic, ...) is the table's
         return getattr(self.table, name)

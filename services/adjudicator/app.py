@@ -27,7 +27,7 @@ from claimflow.audit import access_event
 from claimflow.dlq import PoisonMessage, Stage
 from claimflow.httpauth import authenticate, table_from_settings
 from claimflow.models import AccessOutcome, Adjudication, AppealAction, AppealOutcome, Claim, ClaimStatusChanged, HeldClaim, utcnow
-from claimflow.runtime import Output, Processor, Result, make_app, raw_topic
+from claimflow.runtime import Output, Processor, Result, make_app, raw_topic, table_options
 from claimflow.security import relaxed
 from claimflow.settings import Settings, get_settings
 from claimflow.topics import partitions_of
@@ -36,8 +36,6 @@ from services.adjudicator import metrics as svc_metrics
 from services.adjudicator.logic import (
     Policy,
     Posting,
-    appeal_backlog,
-    underpayment_backlog,
     apply_adjudication,
     apply_appeal_outcome,
     apply_claim,
@@ -45,6 +43,7 @@ from services.adjudicator.logic import (
     apply_status,
     expire_outcomes,
     expire_pending,
+    sweep_scan,
 )
 from services.adjudicator.actions import apply_action
 from services.adjudicator.appeals import OverturnModel
@@ -102,9 +101,12 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
     settings = settings or get_settings()
     app = make_app(SERVICE, settings, **overrides)
     processor = Processor(app, SERVICE, settings=settings)
-    # tables through the record loop's batch overlay: a later record of a batch sees an earlier one's writes
-    ledger = processor.table(app.Table(topics.CLAIM_LEDGER.table, default=None, partitions=partitions_of(topics.CLAIM_LEDGER.source)))
-    overturn = processor.table(app.Table(topics.OVERTURN_MODEL.table, default=None, partitions=partitions_of(topics.OVERTURN_MODEL.source)))
+    # tables through the record loop's batch overlay: a later record of a batch sees an earlier one's writes;
+    # bounded RocksDB caches and memtables (table_options)
+    ledger = processor.table(app.Table(topics.CLAIM_LEDGER.table, default=None, partitions=partitions_of(topics.CLAIM_LEDGER.source),
+                                       options=table_options(settings)))
+    overturn = processor.table(app.Table(topics.OVERTURN_MODEL.table, default=None, partitions=partitions_of(topics.OVERTURN_MODEL.source),
+                                         options=table_options(settings)))
     codes = load_code_lists(imported_dir=settings.adjudicator_refdata_dir or settings.scrubber_refdata_dir)
     policy = Policy(codes=codes, pending_ttl=timedelta(hours=settings.adjudicator_pending_ttl_hours),
                     write_off_limit=Decimal(str(settings.adjudicator_write_off_limit)),
@@ -203,18 +205,20 @@ def build_app(settings: Settings | None = None, **overrides) -> faust.App:
         iteration, so the entry itself is cleaned by the next event for that claim; the
         in-process set keeps a remittance from being dead-lettered twice."""
         now = utcnow()
-        entries = [e for _, e in ledger.items()]
-        for entry in entries:
-            if entry and entry.get("pending"):
+        # one pass, one decoded entry at a time (no list of the whole ledger): only the
+        # entries with something to expire are kept for the awaits below
+        scan = sweep_scan(ledger.values(), now.date())
+        for entry in scan.due:
+            if entry.get("pending"):
                 await dead_letter_unmatched(expire_pending(entry, now))
-            if entry and entry.get("parked_outcomes"):  # outcomes whose filing never came
+            if entry.get("parked_outcomes"):  # outcomes whose filing never came
                 await dead_letter_outcomes(expire_outcomes(dict(entry, parked_outcomes=list(entry["parked_outcomes"])), now))
-        backlog = appeal_backlog(entries, now.date())
+        backlog = scan.backlog
         svc_metrics.APPEAL_BACKLOG.set(backlog["open_items"])
         svc_metrics.PENDING_REMITTANCES.set(backlog["pending_remittances"])
         for bucket, dollars in backlog["dollars_at_risk"].items():
             svc_metrics.APPEAL_DOLLARS_AT_RISK.labels(bucket).set(float(dollars))
-        open_up = {(p, k): d for p, kinds in underpayment_backlog(entries).items() for k, d in kinds.items()}
+        open_up = {(p, k): d for p, kinds in scan.open_underpayments.items() for k, d in kinds.items()}
         for labels in set(open_up) | underpayment_labels:  # a closed payer/kind goes back to 0
             svc_metrics.OPEN_UNDERPAYMENT_DOLLARS.labels(*labels).set(float(open_up.get(labels, 0)))
         underpayment_labels.update(open_up)
