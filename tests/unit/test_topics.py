@@ -88,7 +88,7 @@ def _topic_attr(node) -> str | None:
 
 def code_usage(source: str) -> tuple[set[str], set[str]]:
     """(read, written) catalog constants of a service module: reads are the topics of its
-    ``app.agent(raw_topic(...))`` streams; writes are ``Output(topics.X, ...)``,
+    ``app.agent(raw_topic(...))`` streams; writes are ``Output(topics.X, ...)`` or ``Forward(topics.X, ...)``,
     ``processor.topic(topics.X)``, ``*.send(topics.X.name, ...)`` and ``(topics.X, key, record)``."""
     reads, writes = set(), set()
     tree = ast.parse(source)
@@ -103,7 +103,7 @@ def code_usage(source: str) -> tuple[set[str], set[str]]:
                         reads |= {t for t in map(_topic_attr, items) if t}
         if isinstance(node, ast.Call) and node.args:
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            if name in ("Output", "topic", "send") and (attr := _topic_attr(node.args[0])):
+            if name in ("Output", "Forward", "topic", "send") and (attr := _topic_attr(node.args[0])):
                 writes.add(attr)
         # (topic, key, record) outputs decided by a pure module: `output = (...)`, `Decision(..., (...))`
         decided = []
