@@ -104,7 +104,12 @@ def test_coder_overrides_a_synthea_item_and_the_claim_follows(stack, browser, sh
     dx.send_keys("R05")  # typeahead: htmx fills the datalist from the DOS year's billable codes
     wait(lambda: "R05.1" in browser.find_element(By.ID, "dx-options").get_attribute("innerHTML"), "typeahead options")
     dx.send_keys(".1")  # override the second diagnosis
-    for field, value in (("line_1_code", "99213"), ("line_1_units", "1"), ("line_1_pointers", "1")):
+    # the E/M code the coder would pick for the patient's status on this export (the mapping derives new vs
+    # established from the export's 3-year look-back): an established-patient code for a new patient is held (EM-002)
+    from claimflow.models import PatientStatus
+
+    em = "99203" if enc.patient_status is PatientStatus.NEW else "99213"
+    for field, value in (("line_1_code", em), ("line_1_units", "1"), ("line_1_pointers", "1")):
         el = browser.find_element(By.ID, field)
         el.clear()
         el.send_keys(value)
@@ -118,7 +123,7 @@ def test_coder_overrides_a_synthea_item_and_the_claim_follows(stack, browser, sh
     claims = records(stack, topics.CLAIMS, cid)
     assert len(claims) == 1
     claim = CODEC.decode(claims[0].value, "Claim")
-    assert claim["diagnoses"][1] == "R05.1" != before and [ln["procedure_code"] for ln in claim["lines"]] == ["99213"]
+    assert claim["diagnoses"][1] == "R05.1" != before and [ln["procedure_code"] for ln in claim["lines"]] == [em]
     res = CODEC.decode(records(stack, topics.CODING_RESOLUTIONS, eid)[0].value, "CodingResolution")
     assert res["action"] == "edit" and res["resolved_by"] == "alice" and res["reason"].startswith("cough")
     assert [d["code"] for d in res["before_diagnoses"]][1] == before and [d["code"] for d in res["diagnoses"]][1] == "R05.1"
