@@ -5,6 +5,8 @@ provenance learned and "learned from 3 coder decisions", without a person."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import shutil
 import time
 from decimal import Decimal
@@ -24,6 +26,7 @@ from claimflow.models import (
 )
 from claimflow_app.services import spawn, wait_assigned, wait_healthy
 from tests.harness import _pipeline
+from tests.integration.workbench.test_workbench_flow import wait
 from tests.unit.coder.coder_helpers import SCT, dx, make_enc
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -53,14 +56,7 @@ def _read(settings, spec, model, name: str) -> dict[str, list]:
     return out
 
 
-def _wait(predicate, what: str, timeout: float = 45.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+_wait = partial(wait, timeout=45.0)
 
 
 def _visit(eid: str):

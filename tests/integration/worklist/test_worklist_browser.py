@@ -15,7 +15,6 @@ import json
 import subprocess
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -27,10 +26,10 @@ from claimflow.synthetic import EncounterGenerator
 from claimflow_app.services import spawn, wait_assigned, wait_healthy
 from tests import browser_harness
 from tests.harness import Pipeline, _reset_topics
-from tests.integration.workbench.stack import PASSWORD, start_stack, stop_all
+from tests.integration.workbench.stack import start_stack, stop_all
+from tests.integration.workbench.test_browser import login, shot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "workbench"
 N = 40
 DENIAL_MIX = {"CO-50": 0.45, "CO-197": 0.1, "CO-97": 0.1, "CO-16": 0.05}
 LIMIT = "50.00"
@@ -93,22 +92,6 @@ def wait(predicate, what: str, timeout: float = 60.0, interval: float = 0.5):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def login(driver, base: str, user: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.delete_all_cookies()
-    driver.get(base + "/login/")
-    driver.find_element(By.ID, "id_username").send_keys(user)
-    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login-submit").click()
-    wait(lambda: "/login/" not in driver.current_url, f"{user} logged in", timeout=30)
-
-
-def shot(driver, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SHOTS / f"{name}.png"))
 
 
 def decoded(loop, spec):
