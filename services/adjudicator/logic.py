@@ -881,11 +881,18 @@ def appeal_backlog(entries: Iterable[dict], today: date) -> dict[str, Any]:
         if not e:
             continue
         pending += len(e.get("pending", []))
-        for w in e.get("open_items", []):
-            count += 1
-            dl = date.fromisoformat(w["deadline"]) if w.get("deadline") else None
-            buckets[deadline_bucket(days_left(dl, today))] += Decimal(w["denied"])
+        count += _add_open_items(e, buckets, today)
     return {"open_items": count, "dollars_at_risk": buckets, "pending_remittances": pending}
+
+
+def _add_open_items(entry: dict, buckets: dict[str, Decimal], today: date) -> int:
+    """Add one ledger entry's open work items' denied dollars to the days-to-deadline
+    buckets; the number of open items it has."""
+    items = entry.get("open_items", [])
+    for w in items:
+        dl = date.fromisoformat(w["deadline"]) if w.get("deadline") else None
+        buckets[deadline_bucket(days_left(dl, today))] += Decimal(w["denied"])
+    return len(items)
 
 
 # --- expected reimbursement -----------------------------------------------------------------
@@ -947,10 +954,7 @@ def sweep_scan(entries: Iterable[dict | None], today: date) -> SweepScan:
         if not e:
             continue
         pending += len(e.get("pending", []))
-        for w in e.get("open_items", []):
-            count += 1
-            dl = date.fromisoformat(w["deadline"]) if w.get("deadline") else None
-            buckets[deadline_bucket(days_left(dl, today))] += Decimal(w["denied"])
+        count += _add_open_items(e, buckets, today)
         for u in e.get("open_underpayments", []):
             per = underpaid.setdefault(u["payer_id"], {})
             per[u["kind"]] = per.get(u["kind"], ZERO) + Decimal(u["recoverable"])
