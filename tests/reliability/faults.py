@@ -115,6 +115,24 @@ class Restart:
     progress_seconds: float | None  # SIGKILL -> its output topics grow again (None: no work was left)
 
 
+def _restart(procs: list[ServiceProcess], idx: int, service: str, env: dict, log_dir: Path, settings: Settings, port: int,
+             log_offset: int, outputs_before: int, t0: float, progress_timeout: float) -> Restart:
+    """Start ``service`` again in slot ``idx``, wait until it is ready (a 'Ready' after
+    ``log_offset`` of its appended log) and until its outputs grow past ``outputs_before``;
+    times count from ``t0``."""
+    fresh = spawn(service, log_dir, env)
+    procs[idx] = fresh
+    wait_healthy(service, port, timeout=120, proc=fresh)
+    wait_ready_after(fresh, log_offset, timeout=180)
+    ready = time.monotonic() - t0
+    deadline = time.monotonic() + progress_timeout
+    while time.monotonic() < deadline:
+        if output_size(service, settings) > outputs_before:
+            return Restart(service, ready, time.monotonic() - t0)
+        time.sleep(0.5)
+    return Restart(service, ready, None)  # nothing left for it to do: progress cannot be seen
+
+
 def kill_and_restart(procs: list[ServiceProcess], service: str, env: dict, log_dir: Path, settings: Settings,
                      port: int, progress_timeout: float = 60.0) -> Restart:
     """SIGKILL the running ``service`` process and start a new one with the same settings."""
@@ -123,17 +141,7 @@ def kill_and_restart(procs: list[ServiceProcess], service: str, env: dict, log_d
     t0 = time.monotonic()
     procs[idx].kill()
     offset = _log_size(procs[idx])  # the log is appended to: only a 'Ready' after the restart counts
-    fresh = spawn(service, log_dir, env)
-    procs[idx] = fresh
-    wait_healthy(service, port, timeout=120, proc=fresh)
-    wait_ready_after(fresh, offset, timeout=180)
-    ready = time.monotonic() - t0
-    deadline = time.monotonic() + progress_timeout
-    while time.monotonic() < deadline:
-        if output_size(service, settings) > before:
-            return Restart(service, ready, time.monotonic() - t0)
-        time.sleep(0.5)
-    return Restart(service, ready, None)  # nothing left for it to do: progress cannot be seen
+    return _restart(procs, idx, service, env, log_dir, settings, port, offset, before, t0, progress_timeout)
 
 
 def kill_mid_batch_and_restart(procs: list[ServiceProcess], service: str, env: dict, log_dir: Path, settings: Settings,
@@ -156,17 +164,7 @@ def kill_mid_batch_and_restart(procs: list[ServiceProcess], service: str, env: d
         raise RuntimeError(f"{service} exited with {faulty.proc.returncode} instead of the injected SIGKILL; see {faulty.log_path}")
     before = output_size(service, settings)
     offset = _log_size(faulty)
-    fresh = spawn(service, log_dir, env)
-    procs[idx] = fresh
-    wait_healthy(service, port, timeout=120, proc=fresh)
-    wait_ready_after(fresh, offset, timeout=180)
-    ready = time.monotonic() - t0
-    deadline = time.monotonic() + progress_timeout
-    while time.monotonic() < deadline:
-        if output_size(service, settings) > before:
-            return Restart(service, ready, time.monotonic() - t0)
-        time.sleep(0.5)
-    return Restart(service, ready, None)
+    return _restart(procs, idx, service, env, log_dir, settings, port, offset, before, t0, progress_timeout)
 
 
 # --- invariants -----------------------------------------------------------------------------
